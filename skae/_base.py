@@ -1,0 +1,411 @@
+"""The scikit-learn base class shared by every skae autoencoder."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._engine import TrainingEngine, as_float32_tensor, resolve_device
+from ._network import ACTIVATIONS, build_network
+from .losses import LOSSES, get_loss
+
+SEED_BOUND = np.iinfo(np.int32).max
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the skae autoencoders.
+
+    Holds what every variant shares: parameter validation, the thin ``fit``
+    and ``partial_fit`` over one ``_fit``, ``transform``,
+    ``inverse_transform``, ``score_samples`` and ``score``. Training itself is
+    delegated to :class:`~skae._engine.TrainingEngine`. A variant overrides
+    only the hooks that make it different:
+
+    - ``_corrupt(X, generator)``: the training input made from a clean batch;
+    - ``_penalties(module, inputs, code)``: extra loss terms, by name;
+    - ``_objective(module, inputs, target)``: the whole objective, for models
+      whose forward pass differs (the variational autoencoder);
+    - ``_network_params(n_features)`` and ``_encode(x)``: the network's shape
+      and what ``transform`` returns.
+
+    Warning: This class should not be used directly. Use derived classes
+    instead.
+    """
+
+    # Whether n_components may exceed the number of features.
+    _allows_overcomplete = False
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions(set(LOSSES)), callable],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="squared_error",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        alpha=1e-4,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        device="auto",
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.device = device
+
+    # -- fitting -----------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the autoencoder to ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One pass over ``X``, continuing the same optimiser.
+
+        The first call initialises the model; later calls keep the weights,
+        Adam's moment estimates and the random generator. Early stopping does
+        not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental):
+        fresh = not ((incremental or self.warm_start) and hasattr(self, "engine_"))
+        if fresh:
+            self._forget_fit()
+        X = validate_data(
+            self, X, reset=fresh, dtype=[np.float32, np.float64], ensure_min_samples=1
+        )
+        loss = get_loss(self.loss)
+        self._check_training_data(X, loss)
+        try:
+            if fresh:
+                self._initialize(X.shape[1])
+            self.loss_ = loss
+            self._train(X, incremental)
+        except BaseException:
+            # A failed fit leaves no half-fitted model behind.
+            self._forget_fit()
+            raise
+        return self
+
+    def _check_training_data(self, X, loss):
+        n_features = X.shape[1]
+        if self.n_components > n_features and not self._allows_overcomplete:
+            raise ValueError(
+                f"n_components={self.n_components} must be <= n_features={n_features}: "
+                f"{type(self).__name__} is undercomplete (SparseAutoencoder may be overcomplete)."
+            )
+        loss.output_activation  # raises for a sum of incompatible losses
+        if loss.requires_unit_interval and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"The loss {self.loss!r} models data in [0, 1] (a Bernoulli likelihood), but X "
+                f"ranges over [{X.min():g}, {X.max():g}]; scale it, for example with MinMaxScaler."
+            )
+
+    def _initialize(self, n_features):
+        rng = check_random_state(self.random_state)
+        init_seed, train_seed = (int(seed) for seed in rng.randint(SEED_BOUND, size=2))
+        network = build_network(init_seed, **self._network_params(n_features))
+        self.engine_ = TrainingEngine(
+            network,
+            device=resolve_device(self.device),
+            learning_rate=self.learning_rate_init,
+            alpha=self.alpha,
+            seed=train_seed,
+        )
+
+    def _train(self, X, incremental):
+        engine = self.engine_
+        X_train = as_float32_tensor(X, engine.device)
+        X_val = None
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            X_train, X_val = self._validation_split(X_train)
+        stopped_early = engine.run(
+            X_train,
+            objective=self._objective,
+            corrupt=self._corrupt,
+            batch_size=self._batch_size(X_train.shape[0]),
+            n_epochs=1 if incremental else self.max_iter,
+            shuffle=self.shuffle,
+            X_val=X_val,
+            tol=self.tol,
+            n_iter_no_change=math.inf if incremental else self.n_iter_no_change,
+            verbose=self.verbose,
+        )
+        self.n_iter_ = engine.n_iter
+        self.loss_curve_ = list(engine.loss_curve)
+        self.loss_terms_curve_ = {name: list(curve) for name, curve in engine.loss_terms_curve.items()}
+        self.best_loss_ = engine.best_loss
+        if early_stopping:
+            self.validation_scores_ = list(engine.validation_scores)
+            self.best_validation_score_ = engine.best_validation_score
+        if not incremental and not stopped_early:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} epochs before the loss "
+                "stopped improving; the model may not have converged.",
+                ConvergenceWarning,
+            )
+
+    def _validation_split(self, X):
+        n_samples = X.shape[0]
+        n_val = max(1, round(self.validation_fraction * n_samples))
+        if n_samples - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 samples to hold out a validation set; got {n_samples}."
+            )
+        order = torch.randperm(n_samples, generator=self.engine_.generator, device=X.device)
+        return X[order[n_val:]], X[order[:n_val]]
+
+    def _batch_size(self, n_samples):
+        batch_size = 256 if self.batch_size == "auto" else self.batch_size
+        return min(batch_size, n_samples)
+
+    def _forget_fit(self):
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
+            delattr(self, name)
+
+    # -- hooks for variants ------------------------------------------------
+
+    def _network_params(self, n_features):
+        hidden = self.hidden_layer_sizes
+        hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+        if any(not isinstance(size, Integral) or size < 1 for size in hidden):
+            raise ValueError(f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}.")
+        return {
+            "n_features": n_features,
+            "n_components": self.n_components,
+            "hidden_layer_sizes": hidden,
+            "activation": self.activation,
+        }
+
+    def _corrupt(self, X, generator):
+        """The training input for the clean batch ``X`` (no corruption here)."""
+        return X
+
+    def _penalties(self, module, inputs, code):
+        """Extra loss terms by name, each a scalar tensor (none here)."""
+        return {}
+
+    def _objective(self, module, inputs, target):
+        """Training loss terms: reconstruction of ``target`` from ``inputs``, plus penalties."""
+        code = module.encoder(inputs)
+        output = module.decoder(code)
+        terms = {"reconstruction": self.loss_.per_sample(output, target).mean()}
+        terms.update(self._penalties(module, inputs, code))
+        return terms
+
+    def _encode(self, x):
+        return self.engine_.module.encoder(x)
+
+    def _decode(self, code):
+        return self.loss_.reconstruct(self.engine_.module.decoder(code))
+
+    # -- inference ---------------------------------------------------------
+
+    def transform(self, X):
+        """Encode ``X`` to its latent code.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The codes, in the input's float dtype.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return self.engine_.predict(self._encode, X, X.dtype)
+
+    def inverse_transform(self, X):
+        """Decode latent codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, in the codes' float dtype.
+        """
+        check_is_fitted(self)
+        codes = check_array(X, dtype=[np.float32, np.float64])
+        if codes.shape[1] != self.n_components:
+            raise ValueError(
+                f"inverse_transform expects codes with n_components={self.n_components} "
+                f"columns, got {codes.shape[1]}."
+            )
+        return self.engine_.predict(self._decode, codes, codes.dtype)
+
+    def reconstruction_error_per_feature(self, X):
+        """Squared reconstruction error of every sample and feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        errors : ndarray of shape (n_samples, n_features), float64
+            ``(x_hat - x) ** 2`` elementwise.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        reconstruction = self.engine_.predict(lambda x: self._decode(self._encode(x)), X, np.float64)
+        return np.square(reconstruction - X)
+
+    def score_samples(self, X):
+        """Minus the mean squared reconstruction error of each sample.
+
+        Higher means better reconstructed, the scikit-learn convention for
+        outlier scores. The metric is squared error whatever the training
+        ``loss``, so scores of models trained with different losses compare.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            ``-mean((x_hat - x) ** 2)`` over features, per sample.
+        """
+        return -self.reconstruction_error_per_feature(X).mean(axis=1)
+
+    def score(self, X, y=None):
+        """Minus the mean squared reconstruction error over ``X``.
+
+        The value used by ``GridSearchCV(scoring=None)``. It is the same metric
+        whatever the ``loss`` parameter, so a grid over losses compares like
+        with like. Note that a reconstruction score always favours a larger
+        ``n_components``; to choose the latent size, score a downstream task
+        in a ``Pipeline`` instead (see the user guide).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            ``-mean((x_hat - x) ** 2)`` over samples and features.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def module_(self):
+        """The fitted ``torch.nn.Module`` (an encoder and a decoder)."""
+        check_is_fitted(self)
+        return self.engine_.module
+
+    @property
+    def encoder_(self):
+        """The fitted encoder module."""
+        return self.module_.encoder
+
+    @property
+    def decoder_(self):
+        """The fitted decoder module."""
+        return self.module_.decoder
+
+    @property
+    def device_(self):
+        """The device the model lives on, as a string (``"cpu"``, ``"cuda:0"``...)."""
+        check_is_fitted(self)
+        return str(self.engine_.device)
+
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -1,0 +1,269 @@
+"""The training engine every skae estimator shares.
+
+:class:`TrainingEngine` owns what training needs besides the model's
+objective: the device, the optimiser, the random generator, batching, the
+epoch loop, early stopping and the training history. An estimator hands it
+two hooks, ``objective(module, x_in, x) -> {term name: scalar}`` and
+``corrupt(x, generator) -> x_in``, and nothing else; variants differ only in
+those hooks.
+"""
+
+import copy
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+
+INFERENCE_BATCH_SIZE = 4096
+
+
+def resolve_device(device):
+    """The ``torch.device`` for a ``device`` parameter value.
+
+    ``"auto"`` takes CUDA, then MPS, then the CPU. An explicit accelerator
+    that is not present is an error rather than a silent fallback.
+    """
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    resolved = torch.device(device)
+    if not device_available(resolved):
+        raise ValueError(f"device={device!r} was requested, but it is not available on this machine.")
+    return resolved
+
+
+def device_available(device):
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return _mps_available()
+    return device.type == "cpu"
+
+
+def _mps_available():
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def as_float32_tensor(X, device):
+    """``X`` as a float32 tensor on ``device``; a float32 C-contiguous array is not copied."""
+    array = np.ascontiguousarray(X, dtype=np.float32)
+    with warnings.catch_warnings():
+        # Read-only inputs (memmaps) are fine: training never writes into X.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(array)
+    return tensor.to(device)
+
+
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
+class TrainingEngine:
+    """Trains one torch module by minibatch Adam, and keeps its history.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network; moved to ``device``.
+    device : torch.device
+        Where parameters, batches and random draws live.
+    learning_rate : float
+        Adam's step size.
+    alpha : float
+        L2 penalty on the weight matrices (not the biases), applied as Adam's
+        weight decay, which is the gradient of ``alpha / 2 * ||W||^2``.
+    seed : int
+        Seeds the engine's own generator, used for shuffling and for every
+        random draw of the hooks (corruption, sampling).
+    """
+
+    def __init__(self, module, *, device, learning_rate, alpha, seed):
+        self.device = torch.device(device)
+        self.module = module.to(self.device)
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.seed = seed
+        self.optimizer = self._make_optimizer()
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.n_iter = 0
+        self.loss_curve = []
+        self.loss_terms_curve = {}
+        self.validation_scores = []
+        self.best_loss = math.inf
+        self.best_validation_score = -math.inf
+
+    def _make_optimizer(self):
+        weights = [p for p in self.module.parameters() if p.ndim > 1]
+        others = [p for p in self.module.parameters() if p.ndim <= 1]
+        groups = [
+            {"params": weights, "weight_decay": self.alpha},
+            {"params": others, "weight_decay": 0.0},
+        ]
+        try:
+            # One fused kernel per step instead of several per parameter: the
+            # optimiser's per-batch overhead dominates small networks.
+            return torch.optim.Adam(groups, lr=self.learning_rate, fused=True)
+        except (RuntimeError, ValueError):
+            return torch.optim.Adam(groups, lr=self.learning_rate, foreach=True)
+
+    # -- training ----------------------------------------------------------
+
+    def run(
+        self,
+        X,
+        *,
+        objective,
+        corrupt=None,
+        batch_size,
+        n_epochs,
+        shuffle=True,
+        X_val=None,
+        tol=0.0,
+        n_iter_no_change=math.inf,
+        verbose=False,
+    ):
+        """Train for up to ``n_epochs`` passes over ``X``.
+
+        Stops early when the monitored loss (the validation loss if ``X_val``
+        is given, else the training loss) has not improved by ``tol`` for more
+        than ``n_iter_no_change`` epochs; with ``X_val`` the weights of the
+        best validation epoch are restored. Returns whether it stopped early.
+        """
+        no_improvement = 0
+        best_state = None
+        stopped_early = False
+        for _ in range(n_epochs):
+            tic = time.perf_counter()
+            terms = self._epoch(X, objective, corrupt, batch_size, shuffle)
+            loss = sum(terms.values())
+            self._check_finite(loss, "training")
+            self.n_iter += 1
+            self.loss_curve.append(loss)
+            for name, value in terms.items():
+                self.loss_terms_curve.setdefault(name, []).append(value)
+            message = f"Epoch {self.n_iter}: train loss {loss:.6g}"
+            if X_val is not None:
+                validation_loss = self.evaluate(X_val, objective, batch_size)
+                self._check_finite(validation_loss, "validation")
+                score = -validation_loss
+                self.validation_scores.append(score)
+                no_improvement = 0 if score > self.best_validation_score + tol else no_improvement + 1
+                if score > self.best_validation_score:
+                    self.best_validation_score = score
+                    best_state = copy.deepcopy(self.module.state_dict())
+                message += f", validation loss {validation_loss:.6g}"
+            else:
+                no_improvement = 0 if loss < self.best_loss - tol else no_improvement + 1
+            self.best_loss = min(self.best_loss, loss)
+            if verbose:
+                print(f"{message}, {time.perf_counter() - tic:.2f} s", flush=True)
+            if no_improvement > n_iter_no_change:
+                stopped_early = True
+                break
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        return stopped_early
+
+    def _epoch(self, X, objective, corrupt, batch_size, shuffle):
+        """One pass over ``X``; returns the sample-weighted mean of each term."""
+        self.module.train()
+        n_samples = X.shape[0]
+        order = None
+        if shuffle:
+            order = torch.randperm(n_samples, generator=self.generator, device=self.device)
+        totals = None
+        for start in range(0, n_samples, batch_size):
+            if order is None:
+                batch = X[start : start + batch_size]
+            else:
+                batch = X.index_select(0, order[start : start + batch_size])
+            terms = self._step(batch, objective, corrupt)
+            # Summed on the device; one synchronisation per epoch, not per batch.
+            weighted = torch.stack([value.detach() for value in terms.values()]) * batch.shape[0]
+            totals = weighted if totals is None else totals + weighted
+        return dict(zip(terms, (totals / n_samples).tolist()))
+
+    def _step(self, batch, objective, corrupt):
+        inputs = batch if corrupt is None else corrupt(batch, self.generator)
+        terms = objective(self.module, inputs, batch)
+        loss = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return terms
+
+    def evaluate(self, X, objective, batch_size):
+        """Mean objective over ``X``, uncorrupted, without updating the weights."""
+        self.module.eval()
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, X.shape[0], batch_size):
+                batch = X[start : start + batch_size]
+                total += sum(objective(self.module, batch, batch).values()).item() * batch.shape[0]
+        return total / X.shape[0]
+
+    def _check_finite(self, value, which):
+        if not math.isfinite(value):
+            raise ValueError(
+                f"The {which} loss became {value} at epoch {self.n_iter + 1}. Try a smaller "
+                "learning_rate_init, scale the data, or check the loss; the estimator was "
+                "left unfitted."
+            )
+
+    # -- inference ---------------------------------------------------------
+
+    def predict(self, function, X, dtype):
+        """Apply ``function`` to ``X`` in batches, without autograd; numpy out in ``dtype``."""
+        self.module.eval()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+                batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
+                outputs.append(function(batch).to("cpu").numpy())
+        return np.concatenate(outputs).astype(dtype, copy=False)
+
+    # -- pickling ----------------------------------------------------------
+
+    def __getstate__(self):
+        # Stored on the CPU so that a model trained on a GPU loads anywhere.
+        state = self.__dict__.copy()
+        if self.device.type != "cpu":
+            state["module"] = copy.deepcopy(self.module).to("cpu")
+        state["optimizer"] = _to_cpu(self.optimizer.state_dict())
+        state["generator"] = (self.generator.device.type, self.generator.get_state())
+        state["device"] = str(self.device)
+        return state
+
+    def __setstate__(self, state):
+        optimizer_state = state.pop("optimizer")
+        generator_device_type, generator_state = state.pop("generator")
+        self.__dict__.update(state)
+        device = torch.device(state["device"])
+        if not device_available(device):
+            warnings.warn(
+                f"This model was fitted on {device}, which is not available here; it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+        self.device = device
+        self.module = self.module.to(device)
+        self.optimizer = self._make_optimizer()
+        self.optimizer.load_state_dict(optimizer_state)
+        self.generator = torch.Generator(device=device)
+        if generator_device_type == device.type:
+            self.generator.set_state(generator_state)
+        else:
+            self.generator.manual_seed(self.seed + self.n_iter)
