@@ -1,0 +1,122 @@
+"""Sphinx configuration of the skae documentation.
+
+Build (warnings as errors, gallery executed)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+Set SKAE_DOCS_PLOT_GALLERY=0 to build without running the examples.
+"""
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+# The checkout's skae, not whichever one happens to be installed.
+sys.path.insert(0, str(DOCS.parent))
+
+import skae  # noqa: E402
+import skae.cli  # noqa: E402
+import skae.losses  # noqa: E402
+import skae.metrics  # noqa: E402
+
+project = "skae"
+author = "the skae developers"
+copyright = "the skae developers"
+release = skae.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path = ["_templates"]
+html_static_path = []
+exclude_patterns = ["_build", "readme_draft.md", "**.ipynb_checkpoints", "generated/*.examples"]
+default_role = "literal"
+
+autosummary_generate = True
+autodoc_default_options = {"member-order": "groupwise"}
+# Members come from the autosummary class template; numpydoc would list them a
+# second time and want a page per inherited scikit-learn method.
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skae {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+}
+html_sidebars = {"index": [], "getting_started": [], "cli": []}
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "plot_gallery": os.environ.get("SKAE_DOCS_PLOT_GALLERY", "True"),
+    "within_subsection_order": "FileNameSortKey",
+    "backreferences_dir": "generated",
+    "doc_module": ("skae",),
+    "reference_url": {"skae": None},
+    "remove_config_comments": True,
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "show_memory": False,
+    "min_reported_time": 1,
+}
+
+# Examples print ConvergenceWarnings on purpose-small max_iter; they are not doc errors.
+warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
+
+# Pages that other parts of the project may provide; linked only where present.
+OPTIONAL_USER_GUIDE_PAGES = ["/scaling"]
+OPTIONAL_PAGES_MARKER = "   optional-pages-go-here\n"
+
+
+def add_optional_pages(app, docname, source):
+    """Fill the user guide's toctree slot with the optional pages that exist."""
+    if docname != "user_guide/index":
+        return
+    present = [page for page in OPTIONAL_USER_GUIDE_PAGES if (DOCS / f"{page.lstrip('/')}.rst").exists()]
+    source[0] = source[0].replace(OPTIONAL_PAGES_MARKER, "".join(f"   {page}\n" for page in present))
+
+
+def write_cli_help(app):
+    """The command line's help texts, included verbatim by cli.rst."""
+    generated = DOCS / "generated"
+    generated.mkdir(exist_ok=True)
+    parser = skae.cli.build_parser()
+    texts = {"cli_help.txt": parser.format_help()}
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    for name, subparser in subparsers.choices.items():
+        texts[f"cli_{name}_help.txt"] = subparser.format_help()
+    for filename, text in texts.items():
+        path = generated / filename
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def check_api_coverage(app):
+    """Warn (an error under -W) for any public name missing from api.rst."""
+    from sphinx.util import logging
+
+    api_text = (DOCS / "api.rst").read_text()
+    public = [f"skae.{name}" for name in skae.__all__ if name not in ("losses", "metrics")]
+    public += [f"skae.losses.{name}" for name in skae.losses.__all__]
+    public += [f"skae.metrics.{name}" for name in skae.metrics.__all__]
+    for qualified in public:
+        if qualified.rsplit(".", 1)[1] not in api_text:
+            logging.getLogger(__name__).warning(f"{qualified} is public but missing from docs/api.rst")
+
+
+def setup(app):
+    app.connect("source-read", add_optional_pages)
+    app.connect("builder-inited", write_cli_help)
+    app.connect("builder-inited", check_api_coverage)
