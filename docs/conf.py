@@ -46,6 +46,17 @@ autodoc_default_options = {"member-order": "groupwise"}
 # second time and want a page per inherited scikit-learn method.
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+# Types become cross-reference roles, so names such as ``n_features_in_`` in
+# "ndarray of shape (n_features_in_,)" are not read as reST link targets.
+numpydoc_xref_param_type = True
+# No intersphinx (the build must work offline), so plain names, not links to Python's docs.
+numpydoc_xref_aliases = {
+    name: name.replace("-", "_")
+    for name in ["bool", "dict", "list", "tuple", "callable", "iterable", "sequence", "scalar", "array-like", "array_like"]
+}
+numpydoc_xref_ignore = {
+    "of", "shape", "or", "and", "default", "optional", "instance", "like", "to", "by", "from", "a", "an", "the",
+}  # fmt: skip
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skae {release}"

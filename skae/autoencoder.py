@@ -65,7 +65,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` had string column names.
     n_iter_ : int
         Epochs run, over all fits of a warm-started or partially fitted model.

@@ -2,15 +2,15 @@
 
 Each loss is a likelihood choice for the decoder ``p(x | z)``:
 
-==========================  ===============================  ===================
-loss                        likelihood                       data it suits
-==========================  ===============================  ===================
-:class:`SquaredError`       Gaussian                         real-valued, light tails
-:class:`AbsoluteError`      Laplacian                        real-valued, heavy tails
-:class:`Huber`              Gaussian core, Laplacian tails   outliers in training data
-:class:`Lp`                 generalised Gaussian             ``p < 1``: high dimensions
-:class:`BinaryCrossEntropy` Bernoulli (sigmoid output)       data in ``[0, 1]``
-==========================  ===============================  ===================
+=============================  ===============================  ==========================
+loss                           likelihood                       data it suits
+=============================  ===============================  ==========================
+:class:`SquaredError`          Gaussian                         real-valued, light tails
+:class:`AbsoluteError`         Laplacian                        real-valued, heavy tails
+:class:`Huber`                 Gaussian core, Laplacian tails   outliers in training data
+:class:`Lp`                    generalised Gaussian             ``p < 1``: high dimensions
+:class:`BinaryCrossEntropy`    Bernoulli (sigmoid output)       data in ``[0, 1]``
+=============================  ===============================  ==========================
 
 A loss object maps the decoder's raw output and the target to one loss value
 per sample (the mean over features), so losses add up and weight like numbers:
