@@ -1,0 +1,156 @@
+"""The ``skae`` command line, run in-process through ``main`` (one subprocess for ``--help``)."""
+
+import io
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from skae import AutoencoderTransformer
+from skae.cli import main, parse_loss
+from skae.losses import AbsoluteError, Huber, Lp, Scaled, SquaredError, Sum
+
+# Tiny networks and few epochs: these tests check the plumbing, not the models.
+FAST = ["--hidden-layer-sizes", "8", "--epochs", "3", "--device", "cpu"]
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.RandomState(0)
+    data = pd.DataFrame(rng.normal(size=(40, 4)), columns=["a", "b", "c", "d"])
+    data.insert(0, "id", [f"row{i}" for i in range(40)])
+    # One row far off in column "c": the anomaly the detector should name.
+    data.loc[7, "c"] = 25.0
+    path = tmp_path / "data.csv"
+    data.to_csv(path, index=False)
+    return path
+
+
+def run_cli(args, capsys):
+    status = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_reduce_writes_codes_to_stdout(csv_file, capsys):
+    status, out, err = run_cli(["reduce", csv_file, "--index-col", "id", "-n", "2", *FAST], capsys)
+    assert status == 0, err
+    codes = pd.read_csv(io.StringIO(out), index_col=0)
+    assert codes.shape == (40, 2)
+    assert codes.index[0] == "row0"
+    assert np.isfinite(codes.to_numpy()).all()
+    assert "Fitting AutoencoderTransformer" in err
+
+
+def test_reduce_is_reproducible_and_follows_random_state(csv_file, tmp_path, capsys):
+    outputs = []
+    for seed in ["1", "1", "2"]:
+        out_path = tmp_path / f"codes{len(outputs)}.csv"
+        args = ["reduce", csv_file, "--index-col", "id", "-q", "-o", out_path, "--random-state", seed, *FAST]
+        status, out, err = run_cli(args, capsys)
+        assert status == 0 and out == "" and err == ""
+        outputs.append(out_path.read_text())
+    assert outputs[0] == outputs[1]
+    assert outputs[0] != outputs[2]
+
+
+def test_options_reach_the_model_and_save_load_roundtrip(csv_file, tmp_path, capsys):
+    model_path = tmp_path / "model.joblib"
+    args = ["reduce", csv_file, "--index-col", "id", "-n", "3", "--loss", "lp:0.5", "--scale", "minmax"]
+    args += ["--param", "alpha=0.01", "--save", model_path, "-o", tmp_path / "fit.csv", *FAST]
+    status, _, err = run_cli(args, capsys)
+    assert status == 0, err
+
+    pipeline = joblib.load(model_path)
+    model = pipeline[-1]
+    assert isinstance(model, AutoencoderTransformer)
+    assert (model.n_components, model.hidden_layer_sizes, model.max_iter, model.alpha) == (3, (8,), 3, 0.01)
+    assert isinstance(model.loss, Lp) and model.loss.p == 0.5
+    assert model.n_iter_ == 3
+
+    status, out, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", model_path, "--epochs", "9"], capsys)
+    assert status == 0, err
+    assert "Ignoring --epochs" in err
+    loaded_codes = pd.read_csv(io.StringIO(out), index_col=0)
+    fitted_codes = pd.read_csv(tmp_path / "fit.csv", index_col=0)
+    np.testing.assert_allclose(loaded_codes.to_numpy(), fitted_codes.to_numpy(), rtol=1e-6)
+
+
+def test_without_a_file_it_uses_a_shipped_dataset_and_says_so(capsys):
+    status, out, err = run_cli(["reduce", "-n", "2", *FAST], capsys)
+    assert status == 0, err
+    assert "wine" in err
+    assert len(pd.read_csv(io.StringIO(out))) == 178
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("a,b\n1,x\n2,y\n", "non-numeric column(s) 'b'"),
+        ("a,b\n1,2\n3,\n", "1 missing value(s), in column(s) 'b' (1)"),
+        ("", "it is empty"),
+        ("a,b\n", "0 data rows"),
+    ],
+    ids=["non-numeric", "missing", "empty", "header-only"],
+)
+def test_bad_data_gets_one_clear_line(tmp_path, capsys, content, expected):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    status, out, err = run_cli(["reduce", path, *FAST], capsys)
+    assert status == 1
+    assert out == ""
+    assert err.startswith("skae: error:") and expected in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_unreadable_files_get_one_clear_line(tmp_path, capsys):
+    (tmp_path / "binary.csv").write_bytes(b"\xff\xfe\x00\x81" * 50)
+    for path, expected in [
+        (tmp_path / "missing.csv", "no such file"),
+        (tmp_path, "is a directory"),
+        (tmp_path / "binary.csv", "cannot read"),
+    ]:
+        status, _, err = run_cli(["reduce", path], capsys)
+        assert status == 1 and expected in err and "Traceback" not in err
+
+
+def test_load_of_a_non_model_file_fails_clearly(csv_file, capsys):
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", csv_file], capsys)
+    assert status == 1
+    assert "not a model saved by" in err
+
+
+def test_bad_parameter_values_fail_clearly(csv_file, capsys):
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "-n", "9", *FAST], capsys)
+    assert status == 1 and "n_components=9" in err
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--param", "nonsense=1", *FAST], capsys)
+    assert status == 1 and "nonsense" in err
+    status, _, err = run_cli(["reduce", csv_file, "--loss", "cubic"], capsys)
+    assert status == 2 and "unknown loss 'cubic'" in err
+
+
+def test_verbose_prints_epochs_to_stderr_only(csv_file, capsys):
+    status, out, err = run_cli(["reduce", csv_file, "--index-col", "id", "-v", *FAST], capsys)
+    assert status == 0
+    assert err.count("Epoch ") == 3
+    assert "Epoch" not in out
+
+
+def test_parse_loss():
+    assert isinstance(parse_loss("squared_error"), SquaredError)
+    assert parse_loss("huber:2.5").delta == 2.5
+    combined = parse_loss("l1+0.5*l2")
+    assert isinstance(combined, Sum) and isinstance(combined.first, AbsoluteError)
+    assert isinstance(combined.second, Scaled) and combined.second.weight == 0.5
+    assert isinstance(parse_loss("HUBER"), Huber)
+
+
+def test_python_m_skae_help_runs_in_a_subprocess():
+    result = subprocess.run(
+        [sys.executable, "-m", "skae", "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0
+    assert "detect" in result.stdout and "reduce" in result.stdout
