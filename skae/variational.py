@@ -55,7 +55,12 @@ class VariationalAutoencoder(BaseAutoencoder):
         ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
         sigmoid output), an object from :mod:`skae.losses`, or a callable
         ``(x_hat, x) -> per-sample loss tensor``. Its per-sample mean over
-        features is multiplied by ``n_features``.
+        features is multiplied by ``n_features``. The Gaussian decoder's
+        variance is fixed, so the weight of the reconstruction against the
+        KL term follows the data's scale: standardise the features (for
+        example with ``StandardScaler``), or use ``"binary_crossentropy"``
+        for data in [0, 1]. Squared error on data of small variance lets the
+        KL term win and the code ignore the input (posterior collapse).
     batch_size : int or "auto", default="auto"
         Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
     learning_rate_init : float, default=1e-3
@@ -128,6 +133,10 @@ class VariationalAutoencoder(BaseAutoencoder):
     -----
     Kingma & Welling, "Auto-encoding variational Bayes", ICLR 2014; Higgins et
     al., "beta-VAE", ICLR 2017.
+
+    Check ``loss_terms_curve_["kl"]``: a KL term near zero means that the
+    posterior equals the prior and the code carries no information; lower
+    ``beta`` or rescale the data.
 
     :meth:`transform` returns the posterior mean ``mu(x)``, which is
     deterministic. :meth:`score_samples` is, like the other autoencoders',

@@ -431,3 +431,29 @@ def test_variant_is_exported_and_lists_the_shared_parameters(cls):
     assert shared < own
     assert set(cls._parameter_constraints) == own
     assert clone(cls(**TINY)).get_params() == cls(**TINY).get_params()
+
+
+@pytest.mark.parametrize("cls", VARIANTS, ids=lambda cls: cls.__name__)
+def test_variant_is_reproducible_early_stops_and_pickles(cls):
+    import pickle
+
+    X = np.random.default_rng(0).random((60, 6))
+    torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+    first = cls(n_components=3, **TINY).fit(X)
+    second = cls(n_components=3, **TINY).fit(X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    np.testing.assert_array_equal(first.loss_curve_, second.loss_curve_)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+    # The validation loss runs every hook without gradients.
+    stopped = cls(n_components=3, early_stopping=True, n_iter_no_change=1, tol=10.0, **TINY)
+    stopped.set_params(max_iter=10).fit(X)
+    assert len(stopped.validation_scores_) == stopped.n_iter_ == 3
+    assert np.all(np.isfinite(stopped.validation_scores_))
+
+    restored = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(restored.transform(X), first.transform(X))
+    restored.partial_fit(X)
+    first.partial_fit(X)
+    np.testing.assert_array_equal(restored.transform(X), first.transform(X))
