@@ -1,5 +1,7 @@
 """Behaviour of the variants: denoising, sparse, contractive and variational."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
+from skae._network import ACTIVATIONS
 from skae.contractive import squared_jacobian_norm
 from skae.sparse import kl_sparsity
 
@@ -264,8 +267,14 @@ def _finite_difference_squared_norms(encoder, inputs, step=1e-5):
     [((7,), "tanh"), ((7,), "softplus"), ((7,), "relu"), ((6, 5), "sigmoid"), ((), "relu"), ((7,), "identity")],
 )
 def test_contractive_penalty_matches_finite_differences(hidden, activation):
-    model = ContractiveAutoencoder(n_components=3, hidden_layer_sizes=hidden, activation=activation, **{
-        "max_iter": 1, "random_state": 0, "contractive_weight": 0.5})
+    model = ContractiveAutoencoder(
+        n_components=3,
+        contractive_weight=0.5,
+        hidden_layer_sizes=hidden,
+        activation=activation,
+        max_iter=1,
+        random_state=0,
+    )
     X = np.random.default_rng(0).normal(size=(5, 4))
     model.fit(X)
     encoder = model.encoder_.double()
@@ -281,7 +290,7 @@ def test_contractive_penalty_matches_finite_differences(hidden, activation):
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
 def test_closed_form_gradient_matches_jacobian_gradient(activation):
     torch.manual_seed(0)
-    encoder = nn.Sequential(nn.Linear(5, 7), skae._network.ACTIVATIONS[activation](), nn.Linear(7, 3)).double()
+    encoder = nn.Sequential(nn.Linear(5, 7), ACTIVATIONS[activation](), nn.Linear(7, 3)).double()
     inputs = torch.randn(6, 5, dtype=torch.float64)
     closed = squared_jacobian_norm(encoder, inputs).mean()
     closed_grads = torch.autograd.grad(closed, list(encoder.parameters()), allow_unused=True)
@@ -435,8 +444,6 @@ def test_variant_is_exported_and_lists_the_shared_parameters(cls):
 
 @pytest.mark.parametrize("cls", VARIANTS, ids=lambda cls: cls.__name__)
 def test_variant_is_reproducible_early_stops_and_pickles(cls):
-    import pickle
-
     X = np.random.default_rng(0).random((60, 6))
     torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()[1].copy()
     first = cls(n_components=3, **TINY).fit(X)
