@@ -8,6 +8,7 @@ Set SKAE_DOCS_PLOT_GALLERY=0 to build without running the examples.
 """
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -127,7 +128,22 @@ def check_api_coverage(app):
             logging.getLogger(__name__).warning(f"{qualified} is public but missing from docs/api.rst")
 
 
+# "name : ndarray of shape (n_features_in_,)": reST reads "n_features_in_" as a
+# link target. In such declaration lines, quote fitted-attribute names.
+DECLARATION = re.compile(r"^\s*\w[\w, ]* : ")
+TRAILING_UNDERSCORE_NAME = re.compile(r"(?<![\w`])([A-Za-z]\w*_)(?=[,)\]])")
+
+
+def quote_attribute_names(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if DECLARATION.match(line):
+            head, sep, declared_type = line.partition(" : ")
+            lines[i] = head + sep + TRAILING_UNDERSCORE_NAME.sub(r"`\1`", declared_type)
+
+
 def setup(app):
+    # Before numpydoc (priority 500) parses the sections.
+    app.connect("autodoc-process-docstring", quote_attribute_names, priority=400)
     app.connect("source-read", add_optional_pages)
     app.connect("builder-inited", write_cli_help)
     app.connect("builder-inited", check_api_coverage)

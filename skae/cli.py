@@ -68,11 +68,13 @@ DEFAULTS = {
     "contamination": 0.1,
 }
 
-# Options that shape the model; with --load they have no effect.
-MODEL_OPTIONS = [
+# Options that describe the autoencoder itself.
+AUTOENCODER_OPTIONS = [
     "model", "n_components", "hidden_layer_sizes", "activation", "loss", "epochs", "batch_size",
-    "learning_rate", "early_stopping", "device", "random_state", "scale", "param", "contamination",
+    "learning_rate", "early_stopping", "device", "param",
 ]  # fmt: skip
+# Options that shape the fitted model; with --load they have no effect.
+MODEL_OPTIONS = AUTOENCODER_OPTIONS + ["random_state", "scale", "contamination"]
 
 
 # The models compute in float32: more digits than this would be noise.
@@ -384,7 +386,7 @@ def make_autoencoder(args, n_features):
     """The autoencoder the options describe."""
     n_components = args.n_components
     if n_components is None:
-        n_components = max(1, n_features // 4) if args.command == "detect" else 2
+        n_components = max(1, round(n_features / 4)) if args.command == "detect" else 2
     model = MODELS[option(args, "model")](
         n_components=n_components,
         hidden_layer_sizes=option(args, "hidden_layer_sizes"),
@@ -402,10 +404,15 @@ def make_autoencoder(args, n_features):
     return model
 
 
-def make_scaler(args, loss):
+def scaling(args):
+    """``"standard"``, ``"minmax"`` or ``None``, from ``--scale`` and the loss."""
     scale = option(args, "scale")
     if scale == "auto":
-        scale = "minmax" if losses.get_loss(loss).requires_unit_interval else "standard"
+        return "minmax" if losses.get_loss(option(args, "loss")).requires_unit_interval else "standard"
+    return None if scale == "none" else scale
+
+
+def make_scaler(scale):
     if scale == "standard":
         return StandardScaler()
     if scale == "minmax":
@@ -415,14 +422,27 @@ def make_scaler(args, loss):
 
 
 def make_pipeline(args, n_features):
-    """Scaler and model, as one ``Pipeline`` that ``--save`` stores whole."""
-    autoencoder = make_autoencoder(args, n_features)
-    final = autoencoder
-    if args.command == "detect":
-        final = skae.AutoencoderAnomalyDetector(
-            estimator=autoencoder, contamination=option(args, "contamination")
-        )
-    return Pipeline([("scale", make_scaler(args, autoencoder.loss)), ("model", final)])
+    """The model the options describe, as a ``Pipeline`` that ``--save`` stores whole.
+
+    For ``reduce``, a scaler and the autoencoder. For ``detect``, the
+    :class:`~skae.AutoencoderAnomalyDetector`, which scales by itself; it gets
+    an explicit autoencoder only when an option describes one, and otherwise
+    builds its own default, sized to the data.
+    """
+    if args.command == "reduce":
+        return Pipeline([("scale", make_scaler(scaling(args))), ("model", make_autoencoder(args, n_features))])
+    estimator = make_autoencoder(args, n_features) if autoencoder_options_given(args) else None
+    detector = skae.AutoencoderAnomalyDetector(
+        estimator,
+        contamination=option(args, "contamination"),
+        scaler=scaling(args),
+        random_state=option(args, "random_state"),
+    )
+    return Pipeline([("scale", "passthrough"), ("model", detector)])
+
+
+def autoencoder_options_given(args):
+    return any(getattr(args, name) is not None for name in AUTOENCODER_OPTIONS)
 
 
 def load_pipeline(args, notes):
@@ -448,40 +468,37 @@ def load_pipeline(args, notes):
 
 def fit_pipeline(pipeline, data, args, notes):
     """Fit with epoch lines on standard error, and warnings as one-line notes."""
-    final = pipeline[-1]
-    autoencoder = getattr(final, "estimator", None) or final
     verbose = args.verbose or (not args.quiet and sys.stderr.isatty())
-    pipeline.set_params(**{_verbose_key(pipeline): verbose})
-    notes(
-        f"Fitting {type(autoencoder).__name__} (n_components={autoencoder.n_components}) on "
-        f"{data.shape[0]} rows x {data.shape[1]} columns, up to {autoencoder.max_iter} epochs..."
-    )
+    final = pipeline[-1]
+    autoencoder = final.estimator if args.command == "detect" else final
+    if autoencoder is not None:
+        autoencoder.set_params(verbose=verbose)
+        described = f"{type(autoencoder).__name__} (n_components={autoencoder.n_components})"
+        budget = f", up to {autoencoder.max_iter} epochs"
+    else:
+        described, budget = "the detector's default autoencoder", ""
+        if args.verbose:
+            notes("Per-epoch progress needs an explicit model: add for example --model autoencoder.")
+    notes(f"Fitting {described} on {data.shape[0]} rows x {data.shape[1]} columns{budget}...")
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("always")
         pipeline.fit(data)
     for warning in _unique_messages(caught):
         notes(f"warning: {warning}")
-    fitted = _fitted_autoencoder(pipeline)
+    fitted = fitted_autoencoders(pipeline)
+    epochs = "+".join(str(model.n_iter_) for model in fitted)
     notes(
-        f"Done in {time.perf_counter() - tic:.1f} s: {fitted.n_iter_} epochs on {fitted.device_}, "
-        f"final training loss {fitted.loss_curve_[-1]:.4g}."
+        f"Done in {time.perf_counter() - tic:.1f} s: {epochs} epochs on {fitted[0].device_}, "
+        f"final training loss {fitted[0].loss_curve_[-1]:.4g}."
     )
     return pipeline
 
 
-def _verbose_key(pipeline):
-    return "model__estimator__verbose" if "estimator" in pipeline[-1].get_params(deep=False) else "model__verbose"
-
-
-def _fitted_autoencoder(pipeline):
-    """The fitted autoencoder inside a pipeline, whatever wraps it."""
+def fitted_autoencoders(pipeline):
+    """The fitted autoencoders inside a pipeline: the detector's members, or the final step."""
     final = pipeline[-1]
-    for name in ("estimator_", "estimator"):
-        inner = getattr(final, name, None)
-        if inner is not None and hasattr(inner, "n_iter_"):
-            return inner
-    return final
+    return list(final.estimators_) if hasattr(final, "estimators_") else [final]
 
 
 def _unique_messages(caught):
@@ -527,10 +544,9 @@ def top_features(pipeline, data, flags, k):
 
 def feature_errors(pipeline, data):
     """Per-feature reconstruction errors of ``data``, in the scaled units the model sees."""
-    scaled = pipeline[:-1].transform(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(pipeline[-1].feature_errors(scaled), dtype=np.float64)
+        return np.asarray(pipeline[-1].reconstruction_error_per_feature(pipeline[:-1].transform(data)), dtype=np.float64)
 
 
 def reduce(pipeline, data, args, notes):
