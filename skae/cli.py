@@ -181,7 +181,9 @@ def build_parser():
             "anomaly_score (the reconstruction error of the scaled row; higher is more "
             "anomalous), is_anomaly (1 for the contamination share of highest scores) "
             "and, for flagged rows, top_features (the features with the largest share of "
-            "the row's error)."
+            "the row's error). Without model options the detector's default autoencoder, "
+            "sized to the data, is used; any model option builds an explicit one from "
+            "the options given and the defaults shown."
         ),
     )
     reduce = commands.add_parser(
@@ -195,7 +197,7 @@ def build_parser():
         "-n",
         "--n-components",
         type=int,
-        help="latent code size (default: a quarter of the number of columns, at least 1)",
+        help="latent code size (default: a quarter of the number of columns)",
     )
     detect.add_argument(
         "--contamination",
