@@ -90,7 +90,9 @@ for name, scores in accuracy.items():
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, scores in accuracy.items():
     ax.plot(sizes, scores, marker="o", label=name)
-ax.set(xscale="log", xticks=sizes, xticklabels=sizes, xlabel="n_components", ylabel="accuracy (3-fold CV)")
+ax.set_xscale("log", base=2)
+ax.minorticks_off()
+ax.set(xticks=sizes, xticklabels=sizes, xlabel="n_components", ylabel="accuracy (3-fold CV)")
 ax.set_title("Logistic regression on the codes")
 ax.legend()
 plt.show()
