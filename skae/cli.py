@@ -320,7 +320,7 @@ def read_data(args, notes):
     source = sys.stdin if args.file == "-" else args.file
     name = "standard input" if args.file == "-" else repr(args.file)
     try:
-        data = pd.read_csv(source, sep=args.sep, index_col=args.index_col)
+        data = pd.read_csv(source, sep=args.sep)
     except FileNotFoundError:
         raise CommandLineError(f"cannot read {name}: no such file") from None
     except IsADirectoryError:
@@ -333,8 +333,15 @@ def read_data(args, notes):
         raise CommandLineError(f"cannot read {name}: it is empty") from None
     except pd.errors.ParserError as error:
         raise CommandLineError(f"cannot read {name} as CSV: {_first_line(error)}") from None
-    except ValueError as error:  # e.g. --index-col names no column
+    except ValueError as error:
         raise CommandLineError(f"cannot read {name}: {_first_line(error)}") from None
+    if args.index_col is not None:
+        if args.index_col not in data.columns:
+            raise CommandLineError(
+                f"{name} has no column {args.index_col!r} for --index-col; its columns are "
+                f"{_listing([str(column) for column in data.columns])}"
+            )
+        data = data.set_index(args.index_col)
     check_numeric(data, name)
     return data
 
