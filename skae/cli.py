@@ -24,7 +24,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 import skae
 
@@ -178,10 +178,10 @@ def build_parser():
         help="per-row anomaly scores, flags and the features that explain them",
         description=(
             "Fit an autoencoder anomaly detector and write one row per input row: "
-            "anomaly_score (the reconstruction error of the scaled row; higher is more "
-            "anomalous), is_anomaly (1 for the contamination share of highest scores) "
-            "and, for flagged rows, top_features (the features with the largest share of "
-            "the row's error). Without model options the detector's default autoencoder, "
+            "anomaly_score (the row's reconstruction error, each feature's relative to "
+            "its usual error; higher is more anomalous), is_anomaly (1 for the "
+            "contamination share of highest training scores) and, for flagged rows, "
+            "top_features (the features with the largest share of the row's error). Without model options the detector's default autoencoder, "
             "sized to the data, is used; any model option builds an explicit one from "
             "the options given and the defaults shown."
         ),
@@ -197,7 +197,7 @@ def build_parser():
         "-n",
         "--n-components",
         type=int,
-        help="latent code size (default: a quarter of the number of columns)",
+        help="latent code size (default: 1, as the detector's own default)",
     )
     detect.add_argument(
         "--contamination",
@@ -265,10 +265,10 @@ def _add_common_arguments(parser):
     )
     model.add_argument(
         "--scale",
-        choices=["auto", "standard", "minmax", "none"],
+        choices=["auto", "standard", "minmax", "robust", "none"],
         help="column scaling before the model: standard (zero mean, unit variance), minmax "
-        "(to [0, 1], needed by binary cross-entropy) or none (default: auto, minmax for "
-        "binary cross-entropy and standard otherwise)",
+        "(to [0, 1], needed by binary cross-entropy), robust (median and quartiles) or none "
+        "(default: auto, minmax for detect and for binary cross-entropy, standard otherwise)",
     )
     model.add_argument(
         "--device", help="auto, cpu, cuda, cuda:N or mps (default: auto, a GPU when there is one)"
@@ -391,11 +391,12 @@ def option(args, name):
     return DEFAULTS.get(name) if value is None else value
 
 
-def make_autoencoder(args, n_features):
+def make_autoencoder(args):
     """The autoencoder the options describe."""
     n_components = args.n_components
     if n_components is None:
-        n_components = max(1, round(n_features / 4)) if args.command == "detect" else 2
+        # detect: the detector's measured default, a one-unit code.
+        n_components = 1 if args.command == "detect" else 2
     model = MODELS[option(args, "model")](
         n_components=n_components,
         hidden_layer_sizes=option(args, "hidden_layer_sizes"),
@@ -414,10 +415,12 @@ def make_autoencoder(args, n_features):
 
 
 def scaling(args):
-    """``"standard"``, ``"minmax"`` or ``None``, from ``--scale`` and the loss."""
+    """``"standard"``, ``"minmax"``, ``"robust"`` or ``None``, from ``--scale``, the command and the loss."""
     scale = option(args, "scale")
     if scale == "auto":
-        return "minmax" if losses.get_loss(option(args, "loss")).requires_unit_interval else "standard"
+        # minmax: the detector's measured default, and binary cross-entropy's requirement.
+        unit_interval = losses.get_loss(option(args, "loss")).requires_unit_interval
+        return "minmax" if args.command == "detect" or unit_interval else "standard"
     return None if scale == "none" else scale
 
 
@@ -427,10 +430,12 @@ def make_scaler(scale):
     if scale == "minmax":
         # Clipped so that new rows beyond the training range stay in [0, 1].
         return MinMaxScaler(clip=True)
+    if scale == "robust":
+        return RobustScaler()
     return "passthrough"
 
 
-def make_pipeline(args, n_features):
+def make_pipeline(args):
     """The model the options describe, as a ``Pipeline`` that ``--save`` stores whole.
 
     For ``reduce``, a scaler and the autoencoder. For ``detect``, the
@@ -439,8 +444,8 @@ def make_pipeline(args, n_features):
     builds its own default, sized to the data.
     """
     if args.command == "reduce":
-        return Pipeline([("scale", make_scaler(scaling(args))), ("model", make_autoencoder(args, n_features))])
-    estimator = make_autoencoder(args, n_features) if autoencoder_options_given(args) else None
+        return Pipeline([("scale", make_scaler(scaling(args))), ("model", make_autoencoder(args))])
+    estimator = make_autoencoder(args) if autoencoder_options_given(args) else None
     detector = skae.AutoencoderAnomalyDetector(
         estimator,
         contamination=option(args, "contamination"),
@@ -552,7 +557,7 @@ def top_features(pipeline, data, flags, k):
 
 
 def feature_errors(pipeline, data):
-    """Per-feature reconstruction errors of ``data``, in the scaled units the model sees."""
+    """Per-feature reconstruction errors of ``data``, as the detector measures them."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return np.asarray(pipeline[-1].reconstruction_error_per_feature(pipeline[:-1].transform(data)), dtype=np.float64)
@@ -596,7 +601,7 @@ def run(args):
     if args.load:
         pipeline = load_pipeline(args, notes)
     else:
-        pipeline = fit_pipeline(make_pipeline(args, data.shape[1]), data, args, notes)
+        pipeline = fit_pipeline(make_pipeline(args), data, args, notes)
     result = (detect if args.command == "detect" else reduce)(pipeline, data, args, notes)
     if args.save:
         save_pipeline(pipeline, args, notes)
