@@ -113,7 +113,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "scaler": [StrOptions(set(SCALERS)), HasMethods(["fit", "transform"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
+        "trim_fraction": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -124,7 +124,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         contamination=0.1,
         scaler="minmax",
         n_estimators=1,
-        trim_fraction=0.2,
+        trim_fraction="auto",
         random_state=None,
     ):
         self.estimator = estimator
@@ -162,11 +162,12 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         estimators = [self._make_member(X.shape, int(seed)) for seed in rng.randint(SEED_BOUND, size=self.n_estimators)]
         self._fit_members(estimators, X_scaled)
         error_scales = [self._error_scale(member, X_scaled) for member in estimators]
-        if self.trim_fraction > 0:
+        trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
+        if trim_fraction > 0:
             # The samples reconstructed worst are likely the training set's own
             # anomalies, which the first fit partly learned: refit without them.
             errors = self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
-            n_kept = max(1, math.ceil((1 - self.trim_fraction) * X.shape[0]))
+            n_kept = max(1, math.ceil((1 - trim_fraction) * X.shape[0]))
             kept = np.sort(np.argsort(errors, kind="stable")[:n_kept])
             self._fit_members(estimators, X_scaled[kept])
             error_scales = [self._error_scale(member, X_scaled) for member in estimators]
@@ -246,7 +247,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             float64 errors; a DataFrame with the input's columns and index
             when ``X`` is a DataFrame, else an ndarray.
         """
-        errors = self._mean_error(self.estimators_, self.error_scales_, self._scaled(X)).astype(np.float64, copy=False)
+        X_scaled = self._scaled(X)
+        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled).astype(np.float64, copy=False)
         if hasattr(X, "columns") and hasattr(X, "index"):
             import pandas as pd
 
@@ -268,7 +270,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,), float64
             Minus the mean over features of the scaled squared error.
         """
-        errors = self._mean_error(self.estimators_, self.error_scales_, self._scaled(X))
+        X_scaled = self._scaled(X)
+        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled)
         return -errors.mean(axis=1).astype(np.float64, copy=False)
 
     def decision_function(self, X):
