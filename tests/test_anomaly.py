@@ -11,7 +11,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
+from skae import (
+    AutoencoderAnomalyDetector,
+    AutoencoderTransformer,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 N_FEATURES = 8
 
@@ -141,6 +148,21 @@ def test_grid_search_over_the_autoencoder_parameters_with_roc_auc():
     # +1 inliers are roc_auc's positive class, and decision_function is high for inliers.
     assert search.best_score_ > 0.9
     assert search.best_estimator_.estimators_[0].n_components == search.best_params_["estimator__n_components"]
+
+
+@pytest.mark.parametrize(
+    "variant", [DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder, VariationalAutoencoder]
+)
+def test_every_autoencoder_variant_detects(variant):
+    X, y = with_outliers(n_inliers=200, n_outliers=10)
+    autoencoder = variant(n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40)
+    # The variational model's KL term wins over squared error on data of
+    # small variance (minmax), so it gets standardised data, as its docs advise.
+    scaler = "standard" if variant is VariationalAutoencoder else "minmax"
+    detector = AutoencoderAnomalyDetector(autoencoder, scaler=scaler, contamination=0.05, random_state=0).fit(X)
+    assert type(detector.estimators_[0]) is variant
+    assert roc_auc_score(y, detector.score_samples(X)) > 0.9
+    assert detector.get_params()["estimator__n_components"] == 2
 
 
 def test_the_estimator_is_cloned_not_fitted():
