@@ -128,7 +128,7 @@ def print_table(results):
     methods = list(results)
     datasets = list(next(iter(results.values())))
     width = max(len(m) for m in methods) + 2
-    for title, column in (("ROC-AUC (%)", 0), ("average precision (%)", 1), ("fit + score seconds", 2)):
+    for title, column in (("ROC-AUC (%)", 0), ("average precision (%)", 1), ("fit + score seconds, mean over seeds", 2)):
         print(f"\n{title}")
         print("dataset".ljust(12) + "".join(m.rjust(width) for m in methods))
         scale = 1 if column == 2 else 100

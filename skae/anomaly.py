@@ -23,56 +23,65 @@ DEFAULT_N_COMPONENTS = 1
 DEFAULT_HIDDEN_RATIO = 2.0
 DEFAULT_ACTIVATION = "tanh"
 DEFAULT_MAX_ITER = 100
+DEFAULT_LEARNING_RATE = 1e-3
 # Early stopping needs a validation set worth the name.
 MIN_SAMPLES_FOR_EARLY_STOPPING = 50
+# Small training sets get smaller batches, so that 100 epochs are enough steps.
+MIN_BATCHES_PER_EPOCH = 10
 
 
 class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     """Unsupervised outlier detection by autoencoder reconstruction error.
 
-    An autoencoder is fitted to the (unlabeled) training data; a sample it
+    An autoencoder is fitted to the unlabeled training data; a sample it
     reconstructs badly is unlike the bulk of that data. The detector scales
-    the data, fits ``n_estimators`` autoencoders with different seeds,
-    optionally refits them without the training samples they reconstruct
-    worst (those are likely anomalies that the first fit partly learned), and
-    scores a sample by minus its mean squared reconstruction error averaged
-    over the ensemble. :meth:`reconstruction_error_per_feature` shows which
-    features made a sample anomalous.
+    the data, fits ``n_estimators`` autoencoders with different seeds, refits
+    them without the training samples they reconstruct worst (likely the
+    training set's own anomalies, which the first fit partly learned), and
+    scores a sample by its squared reconstruction error per feature, divided
+    by that feature's median error on the training set and averaged over
+    features and members. :meth:`reconstruction_error_per_feature` returns
+    those per-feature errors, which show what made a sample anomalous.
 
     Parameters
     ----------
     estimator : skae autoencoder or None, default=None
-        The autoencoder to fit, any subclass of ``BaseAutoencoder``
-        (:class:`AutoencoderTransformer`, ``DenoisingAutoencoder``,
-        ``SparseAutoencoder``...). It is cloned, never fitted in place, and
-        its parameters are searchable as ``estimator__<name>``. ``None``
+        The autoencoder to fit: any subclass of ``BaseAutoencoder``
+        (:class:`AutoencoderTransformer`, :class:`DenoisingAutoencoder`,
+        :class:`SparseAutoencoder`...). It is cloned, never fitted in place,
+        and its parameters are searchable as ``estimator__<name>``. ``None``
         builds a default sized to the data (see Notes).
     contamination : float, default=0.1
         Expected share of outliers in the training data, in (0, 0.5]. Sets
         ``offset_`` so that :meth:`predict` flags that share of the training
-        set; it does not change the scores.
-    scaler : {"standard", "minmax", "robust"}, transformer or None, \
-            default="standard"
+        set, and, with ``trim_fraction="auto"``, the share left out of the
+        refit.
+    scaler : {"minmax", "standard", "robust"}, transformer or None, \
+            default="minmax"
         Scaling fitted on the training data and applied before the
-        autoencoder, so that every feature weighs alike in the
-        reconstruction error. A transformer object is cloned; ``None``
-        leaves the data as given.
+        autoencoder, so that features weigh alike. A transformer object is
+        cloned; ``None`` leaves the data as given (for example when the
+        detector follows a scaler in a ``Pipeline``).
     n_estimators : int, default=1
-        Number of autoencoders, each with its own seed, whose per-feature
-        errors are averaged. More members give steadier scores at a
-        proportional cost.
-    trim_fraction : float, default=0.0
-        Share of the training samples with the highest reconstruction error
-        that are left out of a second fit, in [0, 0.5). ``0`` fits once.
+        Number of autoencoders, each with its own seed, whose normalised
+        errors are averaged. Steadier scores at a proportional cost.
+    trim_fraction : "auto" or float, default="auto"
+        Share of the training samples, those with the highest error, left
+        out of a second fit; in [0, 0.5). ``"auto"`` uses ``contamination``;
+        ``0`` fits once. Trimming more than the true share of outliers drops
+        inliers the model found hard, which it then fits worse still.
     random_state : int, RandomState instance or None, default=None
         Seeds every member (overriding the estimator's own
         ``random_state``). An int gives identical results on the same
-        machine.
+        machine, without touching the global random state.
 
     Attributes
     ----------
     estimators_ : list of skae autoencoders
         The fitted members.
+    error_scales_ : list of ndarray of shape (n_features_in_,)
+        Per member, each feature's median squared error on the training set
+        (floored at 1e-3 of their mean), which divides that feature's errors.
     scaler_ : transformer or None
         The fitted scaler.
     offset_ : float
@@ -87,25 +96,60 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     See Also
     --------
     sklearn.ensemble.IsolationForest : Isolation-based outlier detection.
-    sklearn.covariance.EllipticEnvelope : Gaussian outlier detection.
+    sklearn.covariance.EllipticEnvelope : Outliers of a Gaussian fit.
     AutoencoderTransformer : The default member.
+    DenoisingAutoencoder : A member that learns to undo corruption.
 
     Notes
     -----
-    The defaults were chosen on seven ADBench tabular data sets (breastw,
-    cardio, letter, mnist, pendigits, satellite, thyroid) under the ADBench
-    protocol; ``benchmarks/anomaly.py`` reproduces the comparison.
+    The defaults were chosen by measurement on seven ADBench tabular data
+    sets (breastw, cardio, letter, mnist, pendigits, satellite, thyroid;
+    Han et al., "ADBench", NeurIPS 2022) under the ADBench protocol, seeds
+    1-3; ``benchmarks/anomaly.py`` reproduces the comparison. The default
+    member is an :class:`AutoencoderTransformer` with a **one-unit code**,
+    one ``tanh`` hidden layer of twice the number of features, at most 100
+    epochs of minibatches of ``n_samples // 10`` (16 to 256) samples, and
+    early stopping on a 10% validation split (from 50 samples).
+    Mean ROC-AUC (%) of the choices, each against the final default:
+
+    - code of 1 unit: 87.2, against 83.5 for 2 units and 77-80 for a
+      quarter or a half of the features (seed 1). A narrow code cannot
+      follow the rare samples, so they stand out;
+    - ``tanh`` 87.2, ``relu`` 81.3 (seed 1);
+    - median-normalised per-feature errors 87.2, plain mean squared error
+      82.0 (seed 1): otherwise features that are always hard to reconstruct
+      drown the others;
+    - refitting without the worst ``contamination`` share: 86.3, fitting
+      once 84.0 (seed 1);
+    - ``"minmax"`` scaling 86.3, ``"standard"`` 84.6 (seed 1);
+    - 100 epochs 85.9, 200 epochs 85.2; learning rate 1e-3 85.9, 1e-2
+      84.3; hidden width 2x 85.9, 1x 85.6; ``n_estimators=3`` 85.9 at
+      three times the cost (seeds 1-3).
+
+    The default detector scored 85.9 mean ROC-AUC where scikit-learn's
+    IsolationForest scored 85.2, PCA reconstruction error 81.8 and PyOD's
+    AutoEncoder 83.8 (its defaults), and 54 mean average precision against
+    IsolationForest's 50. A one-unit code suits tabular data whose
+    anomalies leave the main trend; for images or other data of many
+    degrees of freedom, pass an ``estimator`` with a larger code and tune it
+    with ``GridSearchCV(scoring="roc_auc")`` on a labelled sample.
 
     Examples
     --------
     >>> import numpy as np
+    >>> import pandas as pd
     >>> from skae import AutoencoderAnomalyDetector
     >>> rng = np.random.RandomState(0)
-    >>> X = rng.normal(size=(200, 4))
-    >>> X[:5] += 6
-    >>> detector = AutoencoderAnomalyDetector(contamination=0.05, random_state=0).fit(X)
-    >>> detector.predict(X[:5])
-    array([-1, -1, -1, -1, -1])
+    >>> load = rng.uniform(0, 1, size=300)
+    >>> X = pd.DataFrame({"load": load, "power": load ** 2, "temperature": 20 + 10 * load})
+    >>> X += 0.01 * rng.normal(size=X.shape)
+    >>> X.loc[0, "temperature"] += 3  # a faulty sensor reading
+    >>> detector = AutoencoderAnomalyDetector(contamination=0.01, random_state=0).fit(X)
+    >>> detector.predict(X.iloc[:3])
+    array([-1,  1,  1])
+    >>> errors = detector.reconstruction_error_per_feature(X.iloc[:3])
+    >>> errors.idxmax(axis=1).iloc[0]
+    'temperature'
     """
 
     _parameter_constraints: dict = {
@@ -205,6 +249,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 hidden_layer_sizes=(max(1, round(DEFAULT_HIDDEN_RATIO * n_features)),),
                 activation=DEFAULT_ACTIVATION,
                 max_iter=DEFAULT_MAX_ITER,
+                learning_rate_init=DEFAULT_LEARNING_RATE,
+                batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
                 early_stopping=n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
             )
         return member.set_params(random_state=seed)
@@ -229,12 +275,17 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         return X if self.scaler_ is None else self.scaler_.transform(X)
 
     def reconstruction_error_per_feature(self, X):
-        """Squared reconstruction error of every sample and feature.
+        """Normalised squared reconstruction error of every sample and feature.
 
-        Measured on the scaled data, where features compare, and averaged
-        over the ensemble. The features with the largest errors are those
-        that made a sample anomalous; :meth:`score_samples` is minus the row
-        means.
+        The squared error on the scaled data divided by the feature's median
+        error on the training set (``error_scales_``), averaged over the
+        members: how many times worse than usual each feature is
+        reconstructed. The features with the largest values are those that
+        made a sample anomalous; :meth:`score_samples` is minus the row means.
+
+        A corrupted feature also moves the code, and with it the
+        reconstruction of the features correlated with it, so those share
+        some of the error: read the few largest values, not only the first.
 
         Parameters
         ----------
@@ -250,7 +301,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         X_scaled = self._scaled(X)
         errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled).astype(np.float64, copy=False)
         if hasattr(X, "columns") and hasattr(X, "index"):
-            import pandas as pd
+            import pandas as pd  # only when the input is a DataFrame already
 
             return pd.DataFrame(errors, columns=X.columns, index=X.index)
         return errors
