@@ -119,8 +119,8 @@ def run(data_dir, seeds, method_names=None):
                 per_seed.setdefault(method, []).append(evaluate(make_detector, X_train, X_test, y_test))
         for method, values in per_seed.items():
             results.setdefault(method, {})[name] = tuple(np.mean(values, axis=0))
-        print(f"{name}: " + ", ".join(f"{m} {v[0] * 100:.2f}" for m, v in per_seed.items() for v in
-                                    [np.mean(v, axis=0)]), flush=True)
+        progress = ", ".join(f"{method} {results[method][name][0] * 100:.2f}" for method in per_seed)
+        print(f"{name}: {progress}", flush=True)
     return results
 
 
@@ -128,12 +128,14 @@ def print_table(results):
     methods = list(results)
     datasets = list(next(iter(results.values())))
     width = max(len(m) for m in methods) + 2
-    for title, column in (("ROC-AUC (%)", 0), ("average precision (%)", 1), ("fit + score seconds, mean over seeds", 2)):
+    sections = (("ROC-AUC (%)", 0), ("average precision (%)", 1), ("fit + score seconds, mean over seeds", 2))
+    for title, column in sections:
         print(f"\n{title}")
         print("dataset".ljust(12) + "".join(m.rjust(width) for m in methods))
         scale = 1 if column == 2 else 100
         for dataset in datasets:
-            print(dataset.ljust(12) + "".join(f"{results[m][dataset][column] * scale:{width}.2f}" for m in methods))
+            cells = [f"{results[m][dataset][column] * scale:{width}.2f}" for m in methods]
+            print(dataset.ljust(12) + "".join(cells))
         label = "total" if column == 2 else "mean"
         reduce = np.sum if column == 2 else np.mean
         values = [reduce([results[m][d][column] for d in datasets]) * scale for m in methods]

@@ -198,6 +198,15 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
+        self._forget_fit()
+        try:
+            return self._fit(X)
+        except BaseException:
+            # A failed fit leaves no half-fitted detector behind.
+            self._forget_fit()
+            raise
+
+    def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
         if self.estimator is not None and not isinstance(self.estimator, BaseAutoencoder):
             raise ValueError(
@@ -207,7 +216,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         scaler = self._make_scaler()
         X_scaled = X if scaler is None else scaler.fit_transform(X)
         rng = check_random_state(self.random_state)
-        estimators = [self._make_member(X.shape, int(seed)) for seed in rng.randint(SEED_BOUND, size=self.n_estimators)]
+        seeds = rng.randint(SEED_BOUND, size=self.n_estimators)
+        estimators = [self._make_member(X.shape, int(seed)) for seed in seeds]
         self._fit_members(estimators, X_scaled)
         error_scales = [self._error_scale(member, X_scaled) for member in estimators]
         trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
@@ -225,6 +235,10 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         train_scores = -self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
         self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
         return self
+
+    def _forget_fit(self):
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
+            delattr(self, name)
 
     def _fit_members(self, estimators, X_scaled):
         with warnings.catch_warnings():
@@ -303,7 +317,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             when ``X`` is a DataFrame, else an ndarray.
         """
         X_scaled = self._scaled(X)
-        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled).astype(np.float64, copy=False)
+        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled)
+        errors = errors.astype(np.float64, copy=False)
         if hasattr(X, "columns") and hasattr(X, "index"):
             import pandas as pd  # only when the input is a DataFrame already
 

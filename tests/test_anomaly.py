@@ -149,7 +149,8 @@ def test_grid_search_over_the_autoencoder_parameters_with_roc_auc():
     assert set(search.best_params_) == {"estimator__n_components", "estimator__hidden_layer_sizes"}
     # +1 inliers are roc_auc's positive class, and decision_function is high for inliers.
     assert search.best_score_ > 0.9
-    assert search.best_estimator_.estimators_[0].n_components == search.best_params_["estimator__n_components"]
+    best_member = search.best_estimator_.estimators_[0]
+    assert best_member.n_components == search.best_params_["estimator__n_components"]
 
 
 @pytest.mark.parametrize(
@@ -157,11 +158,14 @@ def test_grid_search_over_the_autoencoder_parameters_with_roc_auc():
 )
 def test_every_autoencoder_variant_detects(variant):
     X, y = with_outliers(n_inliers=200, n_outliers=10)
-    autoencoder = variant(n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40)
+    autoencoder = variant(
+        n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40
+    )
     # The variational model's KL term wins over squared error on data of
     # small variance (minmax), so it gets standardised data, as its docs advise.
     scaler = "standard" if variant is VariationalAutoencoder else "minmax"
-    detector = AutoencoderAnomalyDetector(autoencoder, scaler=scaler, contamination=0.05, random_state=0).fit(X)
+    detector = AutoencoderAnomalyDetector(autoencoder, scaler=scaler, contamination=0.05, random_state=0)
+    detector.fit(X)
     assert type(detector.estimators_[0]) is variant
     assert roc_auc_score(y, detector.score_samples(X)) > 0.9
     assert detector.get_params()["estimator__n_components"] == 2
@@ -205,3 +209,15 @@ def test_bad_parameters_and_inputs():
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         small_detector().fit(X_nan)
+
+
+def test_a_failed_fit_leaves_nothing_half_fitted():
+    X, _ = with_outliers(n_inliers=40, n_outliers=2)
+    detector = small_detector().fit(X)
+    diverging = AutoencoderTransformer(
+        n_components=1, hidden_layer_sizes=(4,), learning_rate_init=1e30, max_iter=5
+    )
+    detector.set_params(estimator=diverging)
+    with pytest.raises(ValueError, match="loss became"):
+        detector.fit(X[:, :5])
+    assert not any(name.endswith("_") for name in vars(detector))

@@ -41,7 +41,7 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, AutoencoderAnomalyDetector):
         return {
             "check_methods_subset_invariance": (
-                "float32 network: a row's reconstruction can differ in the last float32 bits with "
+                "may fail: with a float32 network a row's reconstruction can differ in the last bits with "
                 "the batch it is computed in (BLAS blocking), and the detector divides errors by "
                 "their small median training value, which lifts that 1e-6 relative difference "
                 "above the check's absolute tolerance of 1e-7."
