@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
 from skae.cli import main, parse_loss
 from skae.losses import AbsoluteError, Huber, Lp, Scaled, SquaredError, Sum
 
@@ -43,6 +43,51 @@ def test_reduce_writes_codes_to_stdout(csv_file, capsys):
     assert codes.index[0] == "row0"
     assert np.isfinite(codes.to_numpy()).all()
     assert "Fitting AutoencoderTransformer" in err
+
+
+def test_detect_flags_the_planted_anomaly_and_names_its_feature(csv_file, tmp_path, capsys):
+    out_path = tmp_path / "scores.csv"
+    args = ["detect", csv_file, "--index-col", "id", "--contamination", "0.05", "-o", out_path, *FAST]
+    status, out, err = run_cli([*args, "--epochs", "30"], capsys)
+    assert status == 0, err
+    assert out == ""
+    scores = pd.read_csv(out_path, index_col="id")
+    assert list(scores.columns) == ["anomaly_score", "is_anomaly", "top_features"]
+    assert scores["anomaly_score"].idxmax() == "row7"
+    assert scores.loc["row7", "is_anomaly"] == 1
+    assert scores.loc["row7", "top_features"].startswith("c (")
+    # contamination=0.05 of 40 rows: the two highest scores are flagged.
+    assert scores["is_anomaly"].sum() == 2
+    assert scores["top_features"].isna().sum() == 38
+    assert "Flagged 2 of 40 rows" in err
+
+
+def test_detect_without_model_options_uses_the_detectors_default(csv_file, tmp_path, capsys):
+    model_path = tmp_path / "detector.joblib"
+    args = ["detect", csv_file, "--index-col", "id", "--save", model_path, "--top-features", "0", "-q"]
+    status, out, err = run_cli(args, capsys)
+    assert status == 0, err
+    detector = joblib.load(model_path)[-1]
+    assert isinstance(detector, AutoencoderAnomalyDetector)
+    assert detector.estimator is None and detector.contamination == 0.1
+    assert list(pd.read_csv(io.StringIO(out)).columns) == ["id", "anomaly_score", "is_anomaly"]
+
+    status, loaded_out, err = run_cli(["detect", csv_file, "--index-col", "id", "--load", model_path, "-q", "--top-features", "0"], capsys)
+    assert status == 0, err
+    assert loaded_out == out
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", model_path], capsys)
+    assert status == 1 and "does not hold an autoencoder" in err
+
+
+def test_detect_with_a_variant_and_a_loss(csv_file, tmp_path, capsys):
+    model_path = tmp_path / "detector.joblib"
+    args = ["detect", csv_file, "--index-col", "id", "--model", "denoising", "--loss", "huber:0.5", "-n", "2"]
+    status, _, err = run_cli([*args, "--save", model_path, *FAST], capsys)
+    assert status == 0, err
+    detector = joblib.load(model_path)[-1]
+    member = detector.estimators_[0]
+    assert type(member).__name__ == "DenoisingAutoencoder"
+    assert member.n_components == 2 and member.loss.delta == 0.5 and member.n_iter_ == 3
 
 
 def test_reduce_is_reproducible_and_follows_random_state(csv_file, tmp_path, capsys):
@@ -115,6 +160,11 @@ def test_unreadable_files_get_one_clear_line(tmp_path, capsys):
     ]:
         status, _, err = run_cli(["reduce", path], capsys)
         assert status == 1 and expected in err and "Traceback" not in err
+
+
+def test_unknown_index_column_is_named(csv_file, capsys):
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "ID"], capsys)
+    assert status == 1 and "no column 'ID' for --index-col" in err and "'id'" in err
 
 
 def test_load_of_a_non_model_file_fails_clearly(csv_file, capsys):
