@@ -10,12 +10,13 @@ Set SKAE_DOCS_PLOT_GALLERY=0 to build without running the examples.
 import os
 import re
 import sys
-import warnings
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 # The checkout's skae, not whichever one happens to be installed.
 sys.path.insert(0, str(DOCS.parent))
+# sphinxext_skae, named by string below so that the config stays picklable.
+sys.path.insert(0, str(DOCS))
 
 import skae  # noqa: E402
 import skae.cli  # noqa: E402
@@ -82,10 +83,9 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "show_memory": False,
     "min_reported_time": 1,
+    "reset_modules": ("matplotlib", "sphinxext_skae.silence_convergence_warnings"),
 }
 
-# Examples print ConvergenceWarnings on purpose-small max_iter; they are not doc errors.
-warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
 
 # Pages that other parts of the project may provide; linked only where present.
 OPTIONAL_USER_GUIDE_PAGES = ["/scaling"]
