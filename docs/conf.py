@@ -7,7 +7,10 @@ Build (warnings as errors, gallery executed)::
 Set SKAE_DOCS_PLOT_GALLERY=0 to build without running the examples.
 """
 
+import importlib
+import inspect
 import os
+import pkgutil
 import re
 import sys
 from pathlib import Path
@@ -115,17 +118,53 @@ def write_cli_help(app):
             path.write_text(text)
 
 
+def importable_module(name):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def public_modules():
+    """skae's public submodules that import here (optional dependencies may be missing)."""
+    modules = [skae]
+    for info in pkgutil.iter_modules(skae.__path__):
+        if not info.name.startswith("_") and info.name != "cli":
+            module = importable_module(f"skae.{info.name}")
+            if module is not None:
+                modules.append(module)
+    return modules
+
+
+OPTIONAL_BLOCK = re.compile(
+    r"^\.\. skae-optional-module: (?P<module>[\w.]+)\n(?P<body>.*?)^\.\. skae-end-optional-module\n",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def drop_unavailable_modules(app, docname, source):
+    """Keep api.rst's blocks for optional modules only where the module exists and imports."""
+    if docname != "api":
+        return
+    source[0] = OPTIONAL_BLOCK.sub(
+        lambda match: match["body"] if importable_module(match["module"]) is not None else "", source[0]
+    )
+
+
 def check_api_coverage(app):
     """Warn (an error under -W) for any public name missing from api.rst."""
     from sphinx.util import logging
 
     api_text = (DOCS / "api.rst").read_text()
-    public = [f"skae.{name}" for name in skae.__all__ if name not in ("losses", "metrics")]
-    public += [f"skae.losses.{name}" for name in skae.losses.__all__]
-    public += [f"skae.metrics.{name}" for name in skae.metrics.__all__]
-    for qualified in public:
-        if qualified.rsplit(".", 1)[1] not in api_text:
-            logging.getLogger(__name__).warning(f"{qualified} is public but missing from docs/api.rst")
+    for module in public_modules():
+        for name in getattr(module, "__all__", []):
+            attribute = getattr(module, name, None)
+            if inspect.ismodule(attribute):
+                continue  # documented through its own __all__
+            if name not in api_text:
+                logging.getLogger(__name__).warning(
+                    f"{module.__name__}.{name} is public but missing from docs/api.rst"
+                )
 
 
 # "name : ndarray of shape (n_features_in_,)": reST reads "n_features_in_" as a
@@ -145,5 +184,6 @@ def setup(app):
     # Before numpydoc (priority 500) parses the sections.
     app.connect("autodoc-process-docstring", quote_attribute_names, priority=400)
     app.connect("source-read", add_optional_pages)
+    app.connect("source-read", drop_unavailable_modules)
     app.connect("builder-inited", write_cli_help)
     app.connect("builder-inited", check_api_coverage)
