@@ -86,7 +86,11 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "show_memory": False,
     "min_reported_time": 1,
-    "reset_modules": ("matplotlib", "sphinxext_skae.silence_convergence_warnings"),
+    "reset_modules": (
+        "matplotlib",
+        "sphinxext_skae.silence_convergence_warnings",
+        "sphinxext_skae.one_thread_per_example",
+    ),
 }
 
 
