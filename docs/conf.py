@@ -111,6 +111,8 @@ def write_cli_help(app):
     """The command line's help texts, included verbatim by cli.rst."""
     generated = DOCS / "generated"
     generated.mkdir(exist_ok=True)
+    # argparse wraps to the terminal's width; the page should not depend on it.
+    os.environ["COLUMNS"] = "80"
     parser = skae.cli.build_parser()
     texts = {"cli_help.txt": parser.format_help()}
     subparsers = next(action for action in parser._actions if action.dest == "command")
