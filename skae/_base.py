@@ -126,8 +126,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """One pass over ``X``, continuing the same optimiser.
 
         The first call initialises the model; later calls keep the weights,
-        Adam's moment estimates and the random generator. Early stopping does
-        not apply.
+        Adam's moment estimates and the random generator. ``max_iter`` does
+        not apply (one call is one pass) and every call adds one entry to
+        ``loss_curve_``. Early stopping cannot work chunk by chunk, so
+        ``early_stopping=True`` raises a ``ValueError``; so does changing a
+        parameter that shapes the network between calls. To stream data
+        larger than memory, see :func:`skae.chunked.fit_chunks`.
 
         Parameters
         ----------
@@ -144,12 +148,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._fit(X, incremental=True)
 
     def _fit(self, X, incremental):
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit cannot use early_stopping=True: a validation set held out of one "
+                "chunk says nothing about when to stop over a stream of chunks. Set "
+                "early_stopping=False and choose the number of passes, or use fit."
+            )
         fresh = not ((incremental or self.warm_start) and hasattr(self, "engine_"))
         if fresh:
             self._forget_fit()
         X = validate_data(
             self, X, reset=fresh, dtype=[np.float32, np.float64], ensure_min_samples=1
         )
+        if not fresh:
+            self._check_same_network(X.shape[1])
         loss = get_loss(self.loss)
         self._check_training_data(X, loss)
         try:
@@ -177,10 +189,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"ranges over [{X.min():g}, {X.max():g}]; scale it, for example with MinMaxScaler."
             )
 
+    def _check_same_network(self, n_features):
+        # Continuing (partial_fit, warm_start) trains the existing network; a
+        # parameter change that would build a different one cannot apply.
+        wanted = self._network_params(n_features)
+        if wanted != self._fitted_network_params_:
+            changed = sorted(k for k in wanted if wanted[k] != self._fitted_network_params_.get(k))
+            raise ValueError(
+                f"Cannot continue training: {', '.join(changed)} changed since the network was "
+                "built. Call fit to start afresh, or restore the parameters."
+            )
+
     def _initialize(self, n_features):
         rng = check_random_state(self.random_state)
         init_seed, train_seed = (int(seed) for seed in rng.randint(SEED_BOUND, size=2))
-        network = build_network(init_seed, **self._network_params(n_features))
+        self._fitted_network_params_ = self._network_params(n_features)
+        network = build_network(init_seed, **self._fitted_network_params_)
         self.engine_ = TrainingEngine(
             network,
             device=resolve_device(self.device),

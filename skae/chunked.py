@@ -1,0 +1,133 @@
+"""Fitting from a stream of chunks, for data larger than memory.
+
+:func:`fit_chunks` feeds an estimator's ``partial_fit`` one chunk at a time,
+for as many passes as asked, holding one chunk in memory at once. Chunks can
+come from anything that yields arrays or DataFrames, for example
+``pandas.read_csv(path, chunksize=10_000)``, a generator over HDF5 or Parquet
+row groups, or a list of ``numpy.memmap`` slices::
+
+    import pandas as pd
+    from skae import AutoencoderTransformer
+    from skae.chunked import fit_chunks
+
+    ae = AutoencoderTransformer(n_components=8, random_state=0)
+    fit_chunks(ae, lambda: pd.read_csv("big.csv", chunksize=10_000), n_epochs=20)
+
+For Dask arrays, ``dask_ml.wrappers.Incremental`` does the same block by
+block; see the "Scaling out" page of the user guide.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from numbers import Integral
+
+__all__ = ["fit_chunks"]
+
+
+def fit_chunks(estimator, chunks, *, n_epochs=1):
+    """Fit ``estimator`` by ``partial_fit`` over chunks of data, ``n_epochs`` times.
+
+    Each chunk goes through one ``partial_fit`` call, so only one chunk is in
+    memory at a time and peak memory follows the chunk size, not the number of
+    chunks. The optimiser's state carries over from chunk to chunk and from
+    pass to pass, so ``n_epochs`` passes over the chunks train about as well
+    as ``fit`` with ``max_iter=n_epochs`` on the whole data (the user guide
+    gives measured figures).
+
+    Samples are shuffled within a chunk (when the estimator's ``shuffle`` is
+    true) but chunks are visited in the order given: if the data is sorted,
+    for example by time or by class, shuffle the chunk order or the rows
+    beforehand, as stochastic gradient descent expects mixed batches.
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        Any skae estimator, or any scikit-learn estimator with an
+        unsupervised ``partial_fit(X)``. It is updated in place. An estimator
+        that is already fitted continues from its state, as with
+        ``partial_fit``; pass a fresh one (or a :func:`~sklearn.base.clone`)
+        to start over.
+    chunks : iterable or callable
+        The data, as arrays or DataFrames of shape ``(n_rows, n_features)``
+        with the same columns. Either an iterable of chunks, or a callable
+        taking no argument and returning a fresh iterable at each call, such
+        as ``lambda: pandas.read_csv(path, chunksize=10_000)``. A one-shot
+        iterator (a generator, a file reader) can be read only once, so
+        ``n_epochs > 1`` needs a callable or a sequence (list, tuple).
+    n_epochs : int, default=1
+        Number of passes over the chunks.
+
+    Returns
+    -------
+    estimator : object
+        The same estimator, fitted.
+
+    Raises
+    ------
+    ValueError
+        If a pass yields no chunk, if ``n_epochs`` is not a positive integer,
+        or if a one-shot iterator is asked for more than one pass. Errors of
+        ``partial_fit`` itself (a chunk with NaN, other columns, or
+        ``early_stopping=True``) propagate unchanged.
+    TypeError
+        If ``estimator`` has no ``partial_fit``, or ``chunks`` is one array
+        or DataFrame, or neither iterable nor callable.
+
+    See Also
+    --------
+    dask_ml.wrappers.Incremental : The same over the blocks of a Dask array.
+    skae.AutoencoderTransformer.partial_fit : One pass over one chunk.
+
+    Notes
+    -----
+    Every ``partial_fit`` call is one pass over its chunk, so a skae
+    estimator's ``n_iter_`` and ``loss_curve_`` count chunk passes:
+    ``n_epochs * n_chunks`` of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.chunked import fit_chunks
+    >>> X = np.random.RandomState(0).rand(1000, 6)
+    >>> def chunks():
+    ...     for start in range(0, len(X), 250):
+    ...         yield X[start : start + 250]
+    >>> ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), random_state=0)
+    >>> ae = fit_chunks(ae, chunks, n_epochs=3)
+    >>> ae.n_iter_
+    12
+    """
+    if not hasattr(estimator, "partial_fit"):
+        raise TypeError(f"fit_chunks needs an estimator with partial_fit; {type(estimator).__name__} has none.")
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, Integral) or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
+    if hasattr(chunks, "shape"):
+        # An array or DataFrame iterates over rows or column names, not chunks.
+        raise TypeError(
+            f"chunks must be an iterable of chunks, not one {type(chunks).__name__}; "
+            "call fit for data that fits in memory, or pass [X] for one chunk."
+        )
+    if isinstance(chunks, Callable):
+        make_pass = chunks
+    elif isinstance(chunks, Iterable):
+        if n_epochs > 1 and not isinstance(chunks, Sequence):
+            raise ValueError(
+                f"n_epochs={n_epochs} needs a fresh pass over the chunks each epoch, but "
+                f"{type(chunks).__name__} can be read only once. Pass a callable that returns "
+                "a new iterable, for example lambda: pandas.read_csv(path, chunksize=10_000)."
+            )
+        make_pass = lambda: chunks  # noqa: E731
+    else:
+        raise TypeError(f"chunks must be an iterable or a callable returning one, got {type(chunks).__name__}.")
+
+    for epoch in range(n_epochs):
+        n_chunks = 0
+        for chunk in make_pass():
+            estimator.partial_fit(chunk)
+            n_chunks += 1
+        if n_chunks == 0:
+            raise ValueError(
+                f"The chunks of pass {epoch + 1} of {n_epochs} were empty. A callable must "
+                "return a fresh iterable at every call (an exhausted reader yields nothing)."
+            )
+    return estimator
