@@ -192,12 +192,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_same_network(self, n_features):
         # Continuing (partial_fit, warm_start) trains the existing network; a
         # parameter change that would build a different one cannot apply.
-        wanted = self._network_params(n_features)
-        if wanted != self._fitted_network_params_:
-            changed = sorted(k for k in wanted if wanted[k] != self._fitted_network_params_.get(k))
+        wanted, fitted = self._network_params(n_features), self._fitted_network_params_
+        if wanted != fitted:
+            changes = ", ".join(
+                f"{key} {fitted.get(key)!r} -> {wanted[key]!r}" for key in wanted if wanted[key] != fitted.get(key)
+            )
             raise ValueError(
-                f"Cannot continue training: {', '.join(changed)} changed since the network was "
-                "built. Call fit to start afresh, or restore the parameters."
+                f"Cannot continue training: the parameters now build another network than the "
+                f"fitted one ({changes}). Call fit without warm_start to start afresh, or restore "
+                "the parameters."
             )
 
     def _initialize(self, n_features):
