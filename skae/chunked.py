@@ -17,7 +17,7 @@ For Dask arrays, ``dask_ml.wrappers.Incremental`` does the same block by
 block; see the "Scaling out" page of the user guide.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator
 from numbers import Integral
 
 __all__ = ["fit_chunks"]
@@ -50,9 +50,11 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
         The data, as arrays or DataFrames of shape ``(n_rows, n_features)``
         with the same columns. Either an iterable of chunks, or a callable
         taking no argument and returning a fresh iterable at each call, such
-        as ``lambda: pandas.read_csv(path, chunksize=10_000)``. A one-shot
-        iterator (a generator, a file reader) can be read only once, so
-        ``n_epochs > 1`` needs a callable or a sequence (list, tuple).
+        as ``lambda: pandas.read_csv(path, chunksize=10_000)``. An iterator
+        (a generator, a file reader) can be read only once, so
+        ``n_epochs > 1`` needs a callable or a re-iterable collection (a
+        list, or ``dask_array.blocks``, whose blocks are computed one at a
+        time).
     n_epochs : int, default=1
         Number of passes over the chunks.
 
@@ -65,7 +67,7 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
     ------
     ValueError
         If a pass yields no chunk, if ``n_epochs`` is not a positive integer,
-        or if a one-shot iterator is asked for more than one pass. Errors of
+        or if an iterator is asked for more than one pass. Errors of
         ``partial_fit`` itself (a chunk with NaN, other columns, or
         ``early_stopping=True``) propagate unchanged.
     TypeError
@@ -101,7 +103,7 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
         raise TypeError(f"fit_chunks needs an estimator with partial_fit; {type(estimator).__name__} has none.")
     if isinstance(n_epochs, bool) or not isinstance(n_epochs, Integral) or n_epochs < 1:
         raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}.")
-    if hasattr(chunks, "shape"):
+    if hasattr(chunks, "shape") and hasattr(chunks, "ndim"):
         # An array or DataFrame iterates over rows or column names, not chunks.
         raise TypeError(
             f"chunks must be an iterable of chunks, not one {type(chunks).__name__}; "
@@ -109,8 +111,8 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
         )
     if isinstance(chunks, Callable):
         make_pass = chunks
-    elif isinstance(chunks, Iterable):
-        if n_epochs > 1 and not isinstance(chunks, Sequence):
+    elif _iterable(chunks):
+        if n_epochs > 1 and isinstance(chunks, Iterator):
             raise ValueError(
                 f"n_epochs={n_epochs} needs a fresh pass over the chunks each epoch, but "
                 f"{type(chunks).__name__} can be read only once. Pass a callable that returns "
@@ -131,3 +133,13 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
                 "return a fresh iterable at every call (an exhausted reader yields nothing)."
             )
     return estimator
+
+
+def _iterable(obj):
+    # iter() rather than isinstance(obj, Iterable): it also accepts objects
+    # iterated through __getitem__, such as a Dask array's ``blocks``.
+    try:
+        iter(obj)
+    except TypeError:
+        return False
+    return True

@@ -106,6 +106,10 @@ def test_incremental_is_fit_chunks_over_the_blocks():
         incremental = Incremental(AutoencoderTransformer(**SMALL), shuffle_blocks=False).fit(X_dask)
     blocks = [X[:300], X[300:600], X[600:]]
     assert_same_weights(incremental.estimator_, fit_chunks(AutoencoderTransformer(**SMALL), blocks))
+    # Without dask-ml: the blocks themselves, computed one at a time.
+    with dask.config.set(scheduler="synchronous"):
+        from_blocks = fit_chunks(AutoencoderTransformer(**SMALL), X_dask.blocks, n_epochs=2)
+    assert_same_weights(from_blocks, fit_chunks(AutoencoderTransformer(**SMALL), blocks, n_epochs=2))
 
 
 @pytest.mark.timeout(60)
