@@ -23,6 +23,10 @@ from skae import AutoencoderTransformer
 from skae.chunked import fit_chunks
 from skae.dask import TorchThreads, limit_torch_threads
 
+# The scheduler's HTTP server (health checks) always binds a port, 8787 when
+# free; a busy port only moves it elsewhere.
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
+
 SMALL = dict(n_components=2, hidden_layer_sizes=(16,), random_state=0)
 
 
@@ -142,6 +146,7 @@ def test_torch_threads_plugin_sets_the_count_of_worker_threads():
     before = torch.get_num_threads()
     try:
         with (
+            # processes=False talks over inproc://, no network at all.
             LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
             Client(cluster) as in_process,
         ):
