@@ -146,8 +146,14 @@ def test_torch_threads_plugin_sets_the_count_of_worker_threads():
     before = torch.get_num_threads()
     try:
         with (
-            # processes=False talks over inproc://, no network at all.
-            LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+            LocalCluster(
+                n_workers=1,
+                threads_per_worker=2,
+                processes=False,
+                protocol="tcp://",  # rather than inproc://, so that host applies to every server
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
             Client(cluster) as in_process,
         ):
             plugin = limit_torch_threads(in_process, n_threads=3)
