@@ -41,8 +41,8 @@ class TorchThreads(WorkerPlugin):
     Parameters
     ----------
     n_threads : int, default=1
-        torch threads per task: ``torch.set_num_threads(n_threads)`` on every
-        worker. Choose ``cores_per_worker // threads_per_worker``.
+        Number of torch threads per task: ``torch.set_num_threads(n_threads)``
+        on every worker. Choose ``cores_per_worker // threads_per_worker``.
 
     Attributes
     ----------
@@ -102,7 +102,7 @@ def limit_torch_threads(client, n_threads=1):
     client : distributed.Client
         The client of the cluster.
     n_threads : int, default=1
-        torch threads per task; see :class:`TorchThreads`.
+        Number of torch threads per task; see :class:`TorchThreads`.
 
     Returns
     -------
