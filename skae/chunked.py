@@ -14,13 +14,19 @@ row groups, or a list of ``numpy.memmap`` slices::
     fit_chunks(ae, lambda: pd.read_csv("big.csv", chunksize=10_000), n_epochs=20)
 
 For Dask arrays, ``dask_ml.wrappers.Incremental`` does the same block by
-block; see the "Scaling out" page of the user guide.
+block; see the "Scaling out" page of the user guide. :func:`fit_threshold`
+sets an :class:`~skae.AutoencoderAnomalyDetector`'s threshold from a pass over
+chunks, in bounded memory.
 """
 
 from collections.abc import Callable, Iterator
 from numbers import Integral
 
-__all__ = ["fit_chunks"]
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["fit_chunks", "fit_threshold"]
 
 
 def fit_chunks(estimator, chunks, *, n_epochs=1):
@@ -133,6 +139,103 @@ def fit_chunks(estimator, chunks, *, n_epochs=1):
                 "return a fresh iterable at every call (an exhausted reader yields nothing)."
             )
     return estimator
+
+
+def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
+    """Set a fitted detector's error scales and threshold from a pass over chunks.
+
+    An :class:`~skae.AutoencoderAnomalyDetector` trained chunk by chunk
+    (:func:`fit_chunks`, ``partial_fit``, ``dask_ml.wrappers.Incremental``)
+    takes its per-feature error scales and its ``offset_`` from the last
+    chunk it saw. This function recomputes both from the whole stream with
+    the final model, as ``fit`` computes them from the whole training set:
+    the per-feature medians of the members' reconstruction errors, then the
+    ``100 * contamination`` percentile of the scores. Only the members'
+    weights are kept; nothing is trained. It also re-thresholds a detector
+    after a change of ``contamination``, or on data other than its training
+    data.
+
+    Memory is bounded by ``max_samples`` rows: up to that many rows the
+    result is exact (equal to what ``fit`` computes on the same rows); beyond
+    it, the statistics come from a uniform random sample of ``max_samples``
+    rows of the stream (reservoir sampling), whose percentile rank is off by
+    about ``sqrt(contamination * (1 - contamination) / max_samples)``, 0.001
+    for the defaults.
+
+    Parameters
+    ----------
+    detector : AutoencoderAnomalyDetector
+        A fitted detector; updated in place.
+    chunks : iterable or callable
+        The data, as arrays or DataFrames with the training columns, or a
+        callable taking no argument and returning such an iterable. Read
+        once.
+    max_samples : int, default=100_000
+        Most rows held at once.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sample drawn when the stream is longer than
+        ``max_samples``.
+
+    Returns
+    -------
+    detector : AutoencoderAnomalyDetector
+        The same detector, with new ``error_scales_`` and ``offset_``.
+
+    Raises
+    ------
+    ValueError
+        If the chunks hold no row or ``max_samples`` is not a positive
+        integer; chunks with other columns are refused as by ``predict``.
+    TypeError
+        If ``detector`` is not a detector with this calibration.
+
+    See Also
+    --------
+    fit_chunks : Train from chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
+    >>> from skae.chunked import fit_chunks, fit_threshold
+    >>> X = np.random.RandomState(0).normal(size=(1000, 4))
+    >>> chunks = [X[i : i + 250] for i in range(0, 1000, 250)]
+    >>> detector = AutoencoderAnomalyDetector(
+    ...     AutoencoderTransformer(1, hidden_layer_sizes=(8,)), contamination=0.05, random_state=0)
+    >>> detector = fit_threshold(fit_chunks(detector, chunks, n_epochs=5), chunks)
+    >>> float((detector.predict(X) == -1).mean())
+    0.05
+    """
+    if not hasattr(detector, "_calibrate"):
+        raise TypeError(f"fit_threshold needs an AutoencoderAnomalyDetector, got {type(detector).__name__}.")
+    check_is_fitted(detector)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, Integral) or max_samples < 1:
+        raise ValueError(f"max_samples must be a positive integer, got {max_samples!r}.")
+    if callable(chunks):
+        chunks = chunks()
+    rng = check_random_state(random_state)
+    sample = None
+    n_seen = 0
+    for chunk in chunks:
+        rows = np.asarray(detector._scaled(chunk))
+        if sample is None:
+            sample = np.empty((max_samples, rows.shape[1]), dtype=rows.dtype)
+        # Reservoir sampling (Vitter's algorithm R), a chunk at a time: row t
+        # of the stream (from 0) replaces a uniformly drawn slot with
+        # probability max_samples / (t + 1), once the reservoir is full.
+        n_fill = min(max(max_samples - n_seen, 0), len(rows))
+        sample[n_seen : n_seen + n_fill] = rows[:n_fill]
+        rest = rows[n_fill:]
+        if len(rest):
+            positions = n_seen + n_fill + np.arange(len(rest))
+            slots = rng.randint(0, positions + 1)
+            kept = slots < max_samples
+            sample[slots[kept]] = rest[kept]
+        n_seen += len(rows)
+    if n_seen == 0:
+        raise ValueError("fit_threshold got no data: the chunks were empty.")
+    detector._calibrate(sample[: min(n_seen, max_samples)])
+    return detector
 
 
 def _iterable(obj):

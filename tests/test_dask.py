@@ -16,11 +16,12 @@ import pytest
 import torch
 from dask_ml.wrappers import Incremental
 from distributed import Client, LocalCluster
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
-from skae import AutoencoderTransformer
-from skae.chunked import fit_chunks
+from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
+from skae.chunked import fit_chunks, fit_threshold
 from skae.dask import TorchThreads, limit_torch_threads
 
 # The scheduler's HTTP server (health checks) always binds a port, 8787 when
@@ -207,3 +208,32 @@ def test_incremental_on_the_cluster_matches_fit_chunks(client):
         local = fit_chunks(AutoencoderTransformer(**SMALL), [X[i : i + 300] for i in range(0, 1200, 300)], n_epochs=2)
     assert_same_weights(incremental.estimator_, local)
     assert incremental.estimator_.loss_curve_ == local.loss_curve_
+
+
+def mean_score_samples(estimator, X, y=None):
+    # dask-ml's Incremental wants a score method or a scorer; an outlier
+    # detector has no score, so it gets this one.
+    return float(np.mean(estimator.score_samples(X)))
+
+
+@pytest.mark.timeout(180)
+def test_detector_on_the_cluster_matches_the_local_stream(client):
+    X = curved_data(1200).astype(np.float64)
+    X[::40] += 2.0  # a few outliers
+    X_dask = da.from_array(X, chunks=(300, 8))
+    detector = AutoencoderAnomalyDetector(
+        AutoencoderTransformer(**SMALL), trim_fraction=0, contamination=0.05, random_state=0
+    )
+    incremental = Incremental(clone(detector), shuffle_blocks=False, scoring=mean_score_samples)
+    incremental.fit(X_dask)
+    incremental.partial_fit(X_dask)
+    remote = fit_threshold(incremental.estimator_, X_dask.blocks)  # blocks computed by the cluster
+
+    blocks = [X[i : i + 300] for i in range(0, 1200, 300)]
+    with torch_threads(1):
+        local = fit_threshold(fit_chunks(clone(detector), blocks, n_epochs=2), blocks)
+        assert remote.offset_ == local.offset_
+        np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+    assert np.mean(remote.predict(X) == -1) == pytest.approx(0.05, abs=1e-3)
+    for remote_member, local_member in zip(remote.estimators_, local.estimators_, strict=True):
+        assert_same_weights(remote_member, local_member)
