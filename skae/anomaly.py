@@ -248,7 +248,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         scaler without ``partial_fit`` (``"robust"``: its quantiles need all
         the data), a member with ``early_stopping=True``, and a change of
         ``n_estimators`` between calls. The default member trains without
-        early stopping here.
+        early stopping here, and takes its batch size from the first chunk's
+        size as ``fit`` takes it from the training set's.
 
         Parameters
         ----------
