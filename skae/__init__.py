@@ -2,11 +2,19 @@
 
 from . import losses, metrics
 from .autoencoder import AutoencoderTransformer
+from .contractive import ContractiveAutoencoder
+from .denoising import DenoisingAutoencoder
+from .sparse import SparseAutoencoder
+from .variational import VariationalAutoencoder
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoencoderTransformer",
+    "ContractiveAutoencoder",
+    "DenoisingAutoencoder",
+    "SparseAutoencoder",
+    "VariationalAutoencoder",
     "losses",
     "metrics",
 ]

@@ -11,10 +11,24 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skae import AutoencoderTransformer
+from skae import (
+    AutoencoderTransformer,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
-ESTIMATORS = [AutoencoderTransformer(**FAST)]
+ESTIMATORS = [
+    AutoencoderTransformer(**FAST),
+    DenoisingAutoencoder(**FAST),
+    DenoisingAutoencoder(noise="salt_and_pepper", noise_level=0.2, **FAST),
+    SparseAutoencoder(**FAST),
+    SparseAutoencoder(sparsity="kl", sparsity_weight=0.1, **FAST),
+    ContractiveAutoencoder(**FAST),
+    VariationalAutoencoder(**FAST),
+]
 
 
 def expected_failed_checks(estimator):

@@ -1,0 +1,252 @@
+"""The denoising autoencoder: reconstructs clean inputs from corrupted ones."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from ._base import BaseAutoencoder
+
+NOISES = ("gaussian", "masking", "salt_and_pepper")
+# Noises whose noise_level is a probability.
+PROBABILITY_NOISES = ("masking", "salt_and_pepper")
+
+
+class DenoisingAutoencoder(BaseAutoencoder):
+    """Autoencoder trained to reconstruct clean inputs from corrupted copies.
+
+    Every training batch ``x`` is corrupted afresh to ``x_tilde ~ C(x)`` and
+    the network learns to undo the corruption:
+
+    ``min  mean_i loss(g(f(x_tilde_i)), x_i)``
+
+    where ``f`` is the encoder and ``g`` the decoder. Because the identity map
+    no longer solves the task, the code has to capture the structure of the
+    data (which pixels go together) rather than copy inputs; the learnt codes
+    tend to be more robust features, and :meth:`inverse_transform` of
+    :meth:`transform` cleans inputs that carry the same kind of noise.
+    Corruption happens only while training: :meth:`transform`,
+    :meth:`inverse_transform` and :meth:`score_samples` see the input as given.
+
+    Use it instead of :class:`AutoencoderTransformer` to denoise data, or when
+    codes should be stable under small perturbations of the input.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent code, at most ``n_features``.
+    noise : {"gaussian", "masking", "salt_and_pepper"} or callable, \
+            default="gaussian"
+        The corruption applied to each training batch:
+
+        - ``"gaussian"``: add Gaussian noise of standard deviation
+          ``noise_level`` (in the data's units, so scale the data first);
+        - ``"masking"``: set each entry to 0 with probability ``noise_level``;
+        - ``"salt_and_pepper"``: set each entry, with probability
+          ``noise_level``, to its feature's minimum or maximum over the
+          training data (each with probability 1/2);
+        - a callable ``(x, generator) -> x_tilde`` taking a float32
+          ``torch.Tensor`` batch and a ``torch.Generator``, and returning a
+          tensor of the same shape. Draw random numbers from ``generator``
+          only (``torch.rand(..., generator=generator, device=x.device)``) so
+          that ``random_state`` makes the fit reproducible.
+    noise_level : float, default=0.1
+        The standard deviation of ``"gaussian"`` noise, or the corruption
+        probability of ``"masking"`` and ``"salt_and_pepper"`` (then at most
+        1). Ignored by a callable ``noise``.
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``()`` makes both one linear layer.
+    activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
+            "selu", "gelu", "silu", "softplus"}, default="relu"
+        Hidden-layer activation. The code itself is linear.
+    loss : str, Loss or callable, default="squared_error"
+        The reconstruction loss, i.e. the decoder's likelihood:
+        ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
+        ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
+        sigmoid output), an object from :mod:`skae.losses`, or a callable
+        ``(x_hat, x) -> per-sample loss tensor``.
+    batch_size : int or "auto", default="auto"
+        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam's step size.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    alpha : float, default=1e-4
+        L2 penalty on the weight matrices.
+    shuffle : bool, default=True
+        Whether to shuffle samples every epoch.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss that resets the patience.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its loss
+        (on clean inputs) stops improving, and restore the weights of its best
+        epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of ``tol`` before stopping.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffling, the validation split and the
+        corruption. An int gives identical results on the same machine and
+        CPU; the global random state of numpy and torch is left untouched.
+    verbose : bool, default=False
+        Print one line per epoch: train loss, validation loss, seconds.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimiser state.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"mps"``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column names.
+    data_min_ : ndarray of shape (n_features_in_,)
+        Per-feature minimum of the training data (over every chunk since the
+        last fresh fit); the "pepper" value of ``"salt_and_pepper"`` noise.
+    data_max_ : ndarray of shape (n_features_in_,)
+        Per-feature maximum of the training data; the "salt" value.
+    n_iter_ : int
+        Epochs run, over all fits of a warm-started or partially fitted model.
+    loss_curve_ : list of float
+        Training loss per epoch, on corrupted inputs.
+    loss_terms_curve_ : dict of str to list of float
+        Each term of the training loss per epoch (``"reconstruction"``).
+    best_loss_ : float
+        The lowest training loss reached.
+    validation_scores_ : list of float
+        Minus the validation loss per epoch; only with ``early_stopping``.
+    best_validation_score_ : float
+        The best of ``validation_scores_``; only with ``early_stopping``.
+    loss_ : skae.losses.Loss
+        The loss object used.
+    engine_ : skae._engine.TrainingEngine
+        The training state: module, optimiser, generator, history.
+    module_, encoder_, decoder_ : torch.nn.Module
+        The fitted network and its two halves.
+    device_ : str
+        The device actually used.
+
+    See Also
+    --------
+    AutoencoderTransformer : The same model trained on clean inputs.
+    ContractiveAutoencoder : Penalises the encoder's sensitivity analytically
+        instead of by sampling noise.
+    SparseAutoencoder : Penalises the code's activity; may be overcomplete.
+
+    Notes
+    -----
+    Vincent et al., "Extracting and composing robust features with denoising
+    autoencoders", ICML 2008. With small Gaussian noise and squared error,
+    denoising approximates a contractive penalty on the whole
+    reconstruction map (Alain & Bengio, 2014).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import DenoisingAutoencoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> dae = DenoisingAutoencoder(n_components=8, noise="masking",
+    ...                            noise_level=0.3, max_iter=5, random_state=0)
+    >>> dae.fit_transform(X / 16).shape
+    (1797, 8)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "noise": [StrOptions(set(NOISES)), callable],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        noise="gaussian",
+        noise_level=0.1,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="squared_error",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        alpha=1e-4,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        device="auto",
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            alpha=alpha,
+            shuffle=shuffle,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
+        self.noise = noise
+        self.noise_level = noise_level
+
+    def _check_training_data(self, X, loss):
+        super()._check_training_data(X, loss)
+        # Checked here, before any state changes, so that a bad value never
+        # discards a model that partial_fit or warm_start would continue.
+        if self.noise in PROBABILITY_NOISES and self.noise_level > 1:
+            raise InvalidParameterError(
+                f"noise_level is a probability for noise={self.noise!r} and must be in "
+                f"[0, 1]; got {self.noise_level!r}."
+            )
+
+    def _train(self, X, incremental):
+        # Salt-and-pepper values: the extremes of all training data seen since
+        # the last fresh fit (a fresh fit forgets the previous ones).
+        data_min, data_max = X.min(axis=0), X.max(axis=0)
+        if hasattr(self, "data_min_"):
+            data_min = np.minimum(self.data_min_, data_min)
+            data_max = np.maximum(self.data_max_, data_max)
+        self.data_min_, self.data_max_ = data_min, data_max
+        super()._train(X, incremental)
+
+    def _corrupt(self, X, generator):
+        """A freshly corrupted copy of the clean batch ``X``, drawn from ``generator``."""
+        if callable(self.noise):
+            corrupted = self.noise(X, generator)
+            if not isinstance(corrupted, torch.Tensor) or corrupted.shape != X.shape:
+                shape = getattr(corrupted, "shape", type(corrupted).__name__)
+                raise ValueError(
+                    f"A callable noise must return a tensor of the batch's shape {tuple(X.shape)}; "
+                    f"got {shape}."
+                )
+            return corrupted
+        level = self.noise_level
+        if self.noise == "gaussian":
+            noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)
+            return X + level * noise
+        hit = torch.rand(X.shape, generator=generator, device=X.device, dtype=X.dtype) < level
+        if self.noise == "masking":
+            return X.masked_fill(hit, 0.0)
+        # salt_and_pepper: a second draw picks the minimum or the maximum.
+        salt = torch.rand(X.shape, generator=generator, device=X.device, dtype=X.dtype) < 0.5
+        low = torch.as_tensor(self.data_min_, dtype=X.dtype, device=X.device)
+        high = torch.as_tensor(self.data_max_, dtype=X.dtype, device=X.device)
+        return torch.where(hit, torch.where(salt, high, low), X)

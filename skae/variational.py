@@ -1,0 +1,262 @@
+"""The variational autoencoder: a probabilistic encoder and a generative decoder."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import SEED_BOUND, BaseAutoencoder
+
+# Bounds on the encoder's log-variance: exp stays finite and the KL gradient
+# (which grows like exp(log_variance)) stays moderate in early epochs.
+LOG_VARIANCE_MIN, LOG_VARIANCE_MAX = -10.0, 10.0
+
+
+class VariationalAutoencoder(BaseAutoencoder):
+    """Variational autoencoder (VAE) with a Gaussian encoder and a standard normal prior.
+
+    The encoder outputs the mean ``mu(x)`` and log-variance ``log s2(x)`` of
+    a diagonal Gaussian posterior ``q(z | x)``; the prior is ``p(z) = N(0, I)``
+    and the decoder ``g`` gives the likelihood ``p(x | z)`` chosen by
+    ``loss``. Training minimises the negative evidence lower bound, with the
+    KL term weighted by ``beta``:
+
+    ``mean_i [ sum_features loss(g(z_i), x_i) + beta * KL(q(z | x_i) || p(z)) ]``,
+    ``z_i = mu(x_i) + s(x_i) * eps_i``, ``eps_i ~ N(0, I)``,
+
+    with ``KL = 1/2 sum_j (mu_j^2 + s2_j - 1 - log s2_j)``. The reconstruction
+    term is summed over features, so that it is a log-likelihood up to a
+    constant: ``"squared_error"`` is a Gaussian decoder of variance 1/2 and
+    ``"binary_crossentropy"`` a Bernoulli decoder.
+
+    Use it when you want a smooth, regular latent space (nearby codes decode
+    to similar samples) or a generative model: :meth:`sample` decodes draws
+    from the prior. ``beta > 1`` trades reconstruction for a more
+    disentangled, prior-like code (beta-VAE); ``beta < 1`` the reverse.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space, at most ``n_features``.
+    beta : float, default=1.0
+        Weight of the KL term; ``1`` is the evidence lower bound.
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``()`` makes both one linear layer.
+    activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
+            "selu", "gelu", "silu", "softplus"}, default="relu"
+        Hidden-layer activation.
+    loss : str, Loss or callable, default="squared_error"
+        The decoder's negative log-likelihood per feature:
+        ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
+        ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
+        sigmoid output), an object from :mod:`skae.losses`, or a callable
+        ``(x_hat, x) -> per-sample loss tensor``. Its per-sample mean over
+        features is multiplied by ``n_features``. The Gaussian decoder's
+        variance is fixed, so the weight of the reconstruction against the
+        KL term follows the data's scale: standardise the features (for
+        example with ``StandardScaler``), or use ``"binary_crossentropy"``
+        for data in [0, 1]. Squared error on data of small variance lets the
+        KL term win and the code ignore the input (posterior collapse).
+    batch_size : int or "auto", default="auto"
+        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam's step size.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    alpha : float, default=1e-4
+        L2 penalty on the weight matrices.
+    shuffle : bool, default=True
+        Whether to shuffle samples every epoch.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss that resets the patience.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its loss (a
+        one-sample estimate of the negative lower bound) stops improving, and
+        restore the weights of its best epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of ``tol`` before stopping.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffling, the validation split and the
+        reparameterisation noise. An int gives identical results on the same
+        machine and CPU; the global random state of numpy and torch is left
+        untouched.
+    verbose : bool, default=False
+        Print one line per epoch: train loss, validation loss, seconds.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimiser state.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"mps"``.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column names.
+    n_iter_ : int
+        Epochs run, over all fits of a warm-started or partially fitted model.
+    loss_curve_ : list of float
+        Training loss per epoch: the negative (beta-weighted) lower bound.
+    loss_terms_curve_ : dict of str to list of float
+        Its two terms per epoch: ``"reconstruction"`` (summed over features)
+        and ``"kl"`` (already multiplied by ``beta``).
+    best_loss_ : float
+        The lowest training loss reached.
+    validation_scores_ : list of float
+        Minus the validation loss per epoch; only with ``early_stopping``.
+    best_validation_score_ : float
+        The best of ``validation_scores_``; only with ``early_stopping``.
+    loss_ : skae.losses.Loss
+        The loss object used.
+    engine_ : skae._engine.TrainingEngine
+        The training state: module, optimiser, generator, history.
+    module_, encoder_, decoder_ : torch.nn.Module
+        The fitted network and its two halves; the encoder outputs
+        ``2 * n_components`` values, the means then the log-variances.
+    device_ : str
+        The device actually used.
+
+    See Also
+    --------
+    AutoencoderTransformer : The deterministic autoencoder.
+    sklearn.decomposition.FactorAnalysis : The linear Gaussian latent model.
+    sklearn.mixture.GaussianMixture : Another density model with ``sample``.
+
+    Notes
+    -----
+    Kingma & Welling, "Auto-encoding variational Bayes", ICLR 2014; Higgins et
+    al., "beta-VAE", ICLR 2017.
+
+    Check ``loss_terms_curve_["kl"]``: a KL term near zero means that the
+    posterior equals the prior and the code carries no information; lower
+    ``beta`` or rescale the data.
+
+    :meth:`transform` returns the posterior mean ``mu(x)``, which is
+    deterministic. :meth:`score_samples` is, like the other autoencoders',
+    minus the mean squared error of the reconstruction ``g(mu(x))`` through
+    the posterior mean (deterministic, comparable across losses); it is not
+    the lower bound.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VariationalAutoencoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VariationalAutoencoder(n_components=4, loss="binary_crossentropy",
+    ...                              max_iter=5, random_state=0)
+    >>> vae.fit_transform(X / 16).shape
+    (1797, 4)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        beta=1.0,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        loss="squared_error",
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        alpha=1e-4,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        device="auto",
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            loss=loss,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            alpha=alpha,
+            shuffle=shuffle,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
+        self.beta = beta
+
+    def _network_params(self, n_features):
+        params = super()._network_params(n_features)
+        params["encoder_outputs_per_component"] = 2
+        return params
+
+    def _posterior(self, encoder, inputs):
+        """Mean and clamped log-variance of ``q(z | x)``."""
+        mean, log_variance = encoder(inputs).chunk(2, dim=1)
+        return mean, log_variance.clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
+
+    def _objective(self, module, inputs, target):
+        mean, log_variance = self._posterior(module.encoder, inputs)
+        # Reparameterisation: the noise comes from the engine's generator so
+        # that random_state fixes it.
+        noise = torch.randn(
+            mean.shape, generator=self.engine_.generator, device=mean.device, dtype=mean.dtype
+        )
+        code = mean + torch.exp(0.5 * log_variance) * noise
+        output = module.decoder(code)
+        n_features = target.shape[1]
+        reconstruction = n_features * self.loss_.per_sample(output, target).mean()
+        kl = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1).mean()
+        return {"reconstruction": reconstruction, "kl": self.beta * kl}
+
+    def _encode(self, x):
+        return self._posterior(self.engine_.module.encoder, x)[0]
+
+    @validate_params(
+        {"n_samples": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"]},
+        prefer_skip_nested_validation=True,
+    )
+    def sample(self, n_samples=1, random_state=None):
+        """Generate samples by decoding draws from the prior ``N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latent draws through a torch generator of its own; the
+            model's training generator and the global random state are left
+            untouched. An int gives the same samples on any device.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_), float64
+            The decoded means ``g(z)`` (for a Bernoulli decoder, the
+            probabilities), not noisy draws from ``p(x | z)``.
+        """
+        check_is_fitted(self)
+        seed = int(check_random_state(random_state).randint(SEED_BOUND))
+        # Drawn on the CPU so that a seed gives the same codes on any device.
+        generator = torch.Generator().manual_seed(seed)
+        codes = torch.randn((n_samples, self.n_components), generator=generator).numpy()
+        return self.engine_.predict(self._decode, codes, np.float64)

@@ -1,0 +1,466 @@
+"""Behaviour of the variants: denoising, sparse, contractive and variational."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from torch import nn
+
+import skae
+from skae import (
+    AutoencoderTransformer,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
+from skae._network import ACTIVATIONS
+from skae.contractive import squared_jacobian_norm
+from skae.sparse import kl_sparsity
+
+VARIANTS = [DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder, VariationalAutoencoder]
+TINY = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Digits scaled to [0, 1], split 75/25."""
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, test_size=0.25, random_state=0)
+    return X_train, X_test, y_train, y_test
+
+
+# -- denoising --------------------------------------------------------------
+
+
+def test_denoising_reconstructs_clean_digits_from_noisy_ones_better(digits):
+    X_train, X_test, _, _ = digits
+    same_size_and_budget = dict(
+        n_components=16,
+        hidden_layer_sizes=(64,),
+        max_iter=30,
+        batch_size=64,
+        learning_rate_init=3e-3,
+        random_state=0,
+    )
+    denoising = DenoisingAutoencoder(noise="masking", noise_level=0.3, **same_size_and_budget).fit(X_train)
+    plain = AutoencoderTransformer(**same_size_and_budget).fit(X_train)
+    masked = np.where(np.random.default_rng(1).random(X_test.shape) < 0.3, 0.0, X_test)
+
+    def error_against_clean(model):
+        return np.mean((model.inverse_transform(model.transform(masked)) - X_test) ** 2)
+
+    # Measured: 0.0281 (denoising) against 0.0428 (plain), a ratio of 1.52.
+    assert error_against_clean(plain) > 1.3 * error_against_clean(denoising)
+
+
+def _corrupt(model, X, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return model._corrupt(torch.as_tensor(X, dtype=torch.float32), generator).numpy()
+
+
+def test_gaussian_noise_has_noise_level_as_standard_deviation():
+    X = np.random.default_rng(0).random((400, 50))
+    model = DenoisingAutoencoder(noise="gaussian", noise_level=0.3)
+    noise = _corrupt(model, X) - X
+    assert abs(noise.mean()) < 0.01
+    assert noise.std() == pytest.approx(0.3, rel=0.03)
+
+
+def test_masking_zeroes_a_noise_level_share_of_entries():
+    X = np.random.default_rng(0).random((400, 50)) + 0.5  # no zeros of its own
+    corrupted = _corrupt(DenoisingAutoencoder(noise="masking", noise_level=0.25), X)
+    zeroed = corrupted == 0
+    assert zeroed.mean() == pytest.approx(0.25, abs=0.01)
+    np.testing.assert_allclose(corrupted[~zeroed], X[~zeroed], rtol=1e-6)
+
+
+def test_salt_and_pepper_uses_the_training_extremes_of_each_feature():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)) * np.arange(1, 6) + np.arange(5)
+    model = DenoisingAutoencoder(noise="salt_and_pepper", noise_level=0.2, **TINY).fit(X)
+    np.testing.assert_array_equal(model.data_min_, X.min(axis=0))
+    np.testing.assert_array_equal(model.data_max_, X.max(axis=0))
+    corrupted = _corrupt(model, X)
+    changed = ~np.isclose(corrupted, X)
+    assert changed.mean() == pytest.approx(0.2, abs=0.02)
+    low = np.isclose(corrupted, model.data_min_)
+    high = np.isclose(corrupted, model.data_max_)
+    assert np.all(low | high | ~changed)
+    assert low[changed].mean() == pytest.approx(0.5, abs=0.05)
+
+
+def test_salt_and_pepper_extremes_accumulate_over_partial_fit():
+    model = DenoisingAutoencoder(noise="salt_and_pepper", **TINY)
+    model.partial_fit(np.array([[0.0, 1.0], [2.0, 3.0]]))
+    model.partial_fit(np.array([[-1.0, 2.0]]))
+    np.testing.assert_array_equal(model.data_min_, [-1.0, 1.0])
+    np.testing.assert_array_equal(model.data_max_, [2.0, 3.0])
+    model.fit(np.array([[5.0, 5.0], [6.0, 6.0]]))  # a fresh fit forgets
+    np.testing.assert_array_equal(model.data_min_, [5.0, 5.0])
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_corruption_comes_from_the_given_generator_only(noise):
+    X = np.random.default_rng(0).random((50, 6))
+    model = DenoisingAutoencoder(noise=noise, noise_level=0.3, **TINY).fit(X)
+    global_state = torch.random.get_rng_state()
+    first, again, other = _corrupt(model, X, seed=1), _corrupt(model, X, seed=1), _corrupt(model, X, seed=2)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert torch.equal(torch.random.get_rng_state(), global_state)
+
+
+def test_callable_noise_corrupts_training_batches_only():
+    calls = []
+
+    def flip_sign(x, generator):
+        calls.append(generator)
+        return -x
+
+    X = np.random.default_rng(0).random((40, 6))
+    model = DenoisingAutoencoder(noise=flip_sign, batch_size=20, **TINY).fit(X)
+    assert len(calls) == 3 * 2  # epochs times batches
+    assert all(generator is model.engine_.generator for generator in calls)
+    n_calls = len(calls)
+    codes = model.transform(X)
+    model.inverse_transform(codes)
+    model.score_samples(X)
+    assert len(calls) == n_calls
+    with torch.no_grad():
+        expected = model.encoder_(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_callable_noise_must_keep_the_batch_shape():
+    model = DenoisingAutoencoder(noise=lambda x, generator: x[:, :2], **TINY)
+    with pytest.raises(ValueError, match="callable noise must return a tensor of the batch's shape"):
+        model.fit(np.random.default_rng(0).random((20, 4)))
+    assert not hasattr(model, "engine_")
+
+
+@pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])
+def test_probability_noise_level_above_one_is_rejected_without_losing_the_model(noise):
+    X = np.random.default_rng(0).random((20, 4))
+    model = DenoisingAutoencoder(noise=noise, noise_level=0.5, **TINY).partial_fit(X)
+    model.set_params(noise_level=1.5)
+    with pytest.raises(InvalidParameterError, match="noise_level is a probability"):
+        model.partial_fit(X)
+    assert model.n_iter_ == 1
+    DenoisingAutoencoder(noise="gaussian", noise_level=1.5, **TINY).fit(X)  # a std may exceed 1
+
+
+# -- sparse -----------------------------------------------------------------
+
+
+def test_kl_sparsity_holds_mean_activation_at_target(digits):
+    X = digits[0][:1000]
+    settings = dict(
+        n_components=128,  # overcomplete: 64 pixels
+        hidden_layer_sizes=(64,),
+        max_iter=60,
+        batch_size=100,
+        learning_rate_init=1e-2,
+        random_state=0,
+    )
+    sparse = SparseAutoencoder(sparsity="kl", sparsity_weight=0.01, sparsity_target=0.05, **settings).fit(X)
+    unit_means = sparse.transform(X).mean(axis=0)
+    # Measured: mean activation 0.0548, 90% of units' means in [0.049, 0.061]
+    # (the highest 0.106), squared error 0.027 against 0.073 for predicting
+    # the mean image.
+    assert abs(unit_means.mean() - 0.05) < 0.01
+    assert np.mean(np.abs(unit_means - 0.05) < 0.02) > 0.9
+    assert np.all(unit_means < 0.2)
+    assert -sparse.score(X) < 0.5 * X.var(axis=0).mean()
+    unpenalised = SparseAutoencoder(sparsity="kl", sparsity_weight=0.0, **settings).fit(X)
+    assert unpenalised.transform(X).mean() > 0.1
+
+
+def test_l1_sparsity_zeroes_most_code_entries(digits):
+    X = digits[0][:1000]
+    settings = dict(
+        n_components=96,
+        hidden_layer_sizes=(),
+        max_iter=40,
+        batch_size=100,
+        learning_rate_init=3e-3,
+        random_state=0,
+    )
+
+    def near_zero_share(model):
+        return np.mean(np.abs(model.transform(X)) < 1e-3)
+
+    sparse = SparseAutoencoder(sparsity="l1", sparsity_weight=1e-3, **settings).fit(X)
+    unpenalised = SparseAutoencoder(sparsity="l1", sparsity_weight=0.0, **settings).fit(X)
+    # Measured: 66% of entries near zero against 19%, at a squared
+    # reconstruction error of 0.0058 (0.0016 without the penalty).
+    assert near_zero_share(sparse) > near_zero_share(unpenalised) + 0.3
+    assert -sparse.score(X) < 0.01
+
+
+def test_sparse_penalty_values():
+    code = torch.tensor([[0.1, 0.5, 0.0], [0.3, 0.1, 0.2]])
+    l1 = SparseAutoencoder(sparsity="l1", sparsity_weight=0.5)
+    assert l1._penalties(None, None, -code)["sparsity"].item() == pytest.approx(0.5 * (0.6 + 0.6) / 2)
+    rate = code.mean(dim=0).numpy()
+    rho = 0.05
+    expected = np.sum(rho * np.log(rho / rate) + (1 - rho) * np.log((1 - rho) / (1 - rate)))
+    assert kl_sparsity(code, rho).item() == pytest.approx(expected, rel=1e-5)
+    assert kl_sparsity(torch.full((4, 3), 0.2), 0.2).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_only_the_sparse_autoencoder_may_be_overcomplete():
+    X = np.random.default_rng(0).random((30, 4))
+    assert SparseAutoencoder(n_components=10, **TINY).fit_transform(X).shape == (30, 10)
+    for cls in [DenoisingAutoencoder, ContractiveAutoencoder, VariationalAutoencoder]:
+        with pytest.raises(ValueError, match="n_components=10 must be <= n_features=4"):
+            cls(n_components=10, **TINY).fit(X)
+
+
+# -- contractive -------------------------------------------------------------
+
+
+def test_contractive_encoder_is_flatter_on_held_out_data(digits):
+    X_train, X_test, _, _ = digits
+    same_size_and_budget = dict(
+        n_components=8,
+        hidden_layer_sizes=(64,),
+        max_iter=30,
+        batch_size=64,
+        learning_rate_init=3e-3,
+        random_state=0,
+    )
+    contractive = ContractiveAutoencoder(contractive_weight=0.01, **same_size_and_budget).fit(X_train)
+    plain = AutoencoderTransformer(**same_size_and_budget).fit(X_train)
+    held_out = torch.as_tensor(X_test, dtype=torch.float32)
+    with torch.no_grad():
+        contractive_norm = squared_jacobian_norm(contractive.encoder_, held_out).mean().item()
+        plain_norm = squared_jacobian_norm(plain.encoder_, held_out).mean().item()
+    # Measured: 0.245 against 11.1 (45 times flatter), at a held-out squared
+    # error of 0.028 against 0.019.
+    assert contractive_norm < plain_norm / 10
+    assert -contractive.score(X_test) < 0.05
+
+
+def _finite_difference_squared_norms(encoder, inputs, step=1e-5):
+    norms = []
+    for x in inputs:
+        columns = []
+        for i in range(x.shape[0]):
+            shift = torch.zeros_like(x)
+            shift[i] = step
+            columns.append((encoder(x + shift) - encoder(x - shift)) / (2 * step))
+        norms.append(torch.stack(columns).square().sum())
+    return torch.stack(norms)
+
+
+@pytest.mark.parametrize(
+    "hidden, activation",
+    [((7,), "tanh"), ((7,), "softplus"), ((7,), "relu"), ((6, 5), "sigmoid"), ((), "relu"), ((7,), "identity")],
+)
+def test_contractive_penalty_matches_finite_differences(hidden, activation):
+    model = ContractiveAutoencoder(
+        n_components=3,
+        contractive_weight=0.5,
+        hidden_layer_sizes=hidden,
+        activation=activation,
+        max_iter=1,
+        random_state=0,
+    )
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    model.fit(X)
+    encoder = model.encoder_.double()
+    inputs = torch.as_tensor(X, dtype=torch.float64)
+    with torch.no_grad():
+        expected = _finite_difference_squared_norms(encoder, inputs)
+        exact = squared_jacobian_norm(encoder, inputs)
+        penalty = model._penalties(model.module_, inputs, None)["contractive"]
+    torch.testing.assert_close(exact, expected, rtol=1e-6, atol=1e-8)
+    assert penalty.item() == pytest.approx(0.5 * expected.mean().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
+def test_closed_form_gradient_matches_jacobian_gradient(activation):
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Linear(5, 7), ACTIVATIONS[activation](), nn.Linear(7, 3)).double()
+    inputs = torch.randn(6, 5, dtype=torch.float64)
+    closed = squared_jacobian_norm(encoder, inputs).mean()
+    closed_grads = torch.autograd.grad(closed, list(encoder.parameters()), allow_unused=True)
+
+    def encode_one(x):
+        return encoder(x.unsqueeze(0)).squeeze(0)
+
+    general = torch.func.vmap(torch.func.jacrev(encode_one))(inputs).square().sum(dim=(1, 2)).mean()
+    general_grads = torch.autograd.grad(general, list(encoder.parameters()), allow_unused=True)
+    torch.testing.assert_close(closed, general)
+    for closed_grad, general_grad in zip(closed_grads, general_grads):
+        if general_grad is None:  # the last bias does not move the Jacobian
+            assert closed_grad is None or torch.all(closed_grad == 0)
+        else:
+            torch.testing.assert_close(closed_grad, general_grad)
+
+
+# -- variational ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted_vae():
+    X, _ = load_digits(return_X_y=True)
+    scaler = StandardScaler().fit(X)
+    vae = VariationalAutoencoder(max_iter=20, random_state=0).fit(scaler.transform(X))
+    return vae, scaler, X
+
+
+def test_vae_logs_both_terms_and_the_kl_term_is_alive(fitted_vae):
+    vae, _, _ = fitted_vae
+    terms = vae.loss_terms_curve_
+    assert set(terms) == {"reconstruction", "kl"}
+    assert len(terms["kl"]) == len(terms["reconstruction"]) == len(vae.loss_curve_) == 20
+    np.testing.assert_allclose(vae.loss_curve_, np.add(terms["reconstruction"], terms["kl"]), rtol=1e-6)
+    # Measured: the KL term rises from 0.05 to about 3 nats by epoch 12 at
+    # default settings; a collapsed posterior would take it to 0.
+    assert min(terms["kl"][-5:]) > 1.0
+    assert terms["reconstruction"][-1] < 0.75 * terms["reconstruction"][0]
+
+
+def test_vae_samples_look_like_the_data(fitted_vae):
+    vae, scaler, X = fitted_vae
+    samples = vae.sample(500, random_state=0)
+    assert samples.shape == (500, 64) and samples.dtype == np.float64
+    pixels = scaler.inverse_transform(samples)
+    # Plausible pixel intensities (the data lie in [0, 16]), with the digits'
+    # average layout: mostly dark borders, bright centre.
+    assert np.mean((pixels > -2) & (pixels < 18)) > 0.99
+    assert np.corrcoef(pixels.mean(axis=0), X.mean(axis=0))[0, 1] > 0.9
+
+
+def test_vae_sampling_and_transform_are_deterministic(fitted_vae):
+    vae, scaler, X = fitted_vae
+    torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+    training_generator_state = vae.engine_.generator.get_state()
+    first = vae.sample(5, random_state=3)
+    np.testing.assert_array_equal(first, vae.sample(5, random_state=3))
+    assert not np.array_equal(first, vae.sample(5, random_state=4))
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+    assert torch.equal(vae.engine_.generator.get_state(), training_generator_state)
+
+    Xs = scaler.transform(X[:50])
+    codes = vae.transform(Xs)
+    np.testing.assert_array_equal(codes, vae.transform(Xs))
+    with torch.no_grad():
+        means = vae.encoder_(torch.as_tensor(Xs, dtype=torch.float32))[:, : vae.n_components].numpy()
+    np.testing.assert_allclose(codes, means, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(vae.score_samples(Xs), vae.score_samples(Xs))
+
+
+def test_vae_terms_follow_the_formula():
+    X = np.random.default_rng(0).random((16, 5))
+    vae = VariationalAutoencoder(n_components=2, loss="binary_crossentropy", beta=0.5, **TINY).fit(X)
+    inputs = torch.as_tensor(X, dtype=torch.float32)
+    seed = 7
+    vae.engine_.generator.manual_seed(seed)
+    with torch.no_grad():
+        terms = vae._objective(vae.module_, inputs, inputs)
+        mean, log_variance = vae.encoder_(inputs).chunk(2, dim=1)
+        noise = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
+        logits = vae.decoder_(mean + torch.exp(0.5 * log_variance) * noise)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, inputs, reduction="none")
+    kl = 0.5 * (mean**2 + log_variance.exp() - 1 - log_variance).sum(dim=1)
+    assert terms["reconstruction"].item() == pytest.approx(bce.sum(dim=1).mean().item(), rel=1e-5)
+    assert terms["kl"].item() == pytest.approx(0.5 * kl.mean().item(), rel=1e-5)
+    unweighted = VariationalAutoencoder(n_components=2, beta=0.0, **TINY).fit(X)
+    assert all(value == 0 for value in unweighted.loss_terms_curve_["kl"])
+
+
+def test_vae_sample_validates_its_arguments(fitted_vae):
+    vae = fitted_vae[0]
+    with pytest.raises(InvalidParameterError):
+        vae.sample(0)
+    with pytest.raises(InvalidParameterError):
+        vae.sample(3, random_state="seed")
+
+
+# -- every variant -------------------------------------------------------------
+
+OWN_GRIDS = {
+    DenoisingAutoencoder: {"noise": ["gaussian", "masking"], "noise_level": [0.1, 0.3]},
+    SparseAutoencoder: {"sparsity": ["l1", "kl"], "sparsity_weight": [1e-3, 1e-1]},
+    ContractiveAutoencoder: {"contractive_weight": [1e-3, 1e-1]},
+    VariationalAutoencoder: {"beta": [0.5, 2.0]},
+}
+
+
+@pytest.mark.parametrize("cls", VARIANTS, ids=lambda cls: cls.__name__)
+def test_variant_in_pipeline_and_grid_search(cls, digits):
+    X_train, X_test, y_train, y_test = digits
+    X_train, y_train = X_train[:300], y_train[:300]
+    pipeline = make_pipeline(MinMaxScaler(), cls(n_components=8, **TINY), LogisticRegression(max_iter=200))
+    pipeline.fit(X_train, y_train)
+    assert pipeline.predict(X_test).shape == y_test.shape
+    search = GridSearchCV(cls(n_components=4, **TINY), OWN_GRIDS[cls], cv=2).fit(X_train)
+    assert len(search.cv_results_["params"]) == np.prod([len(v) for v in OWN_GRIDS[cls].values()])
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert set(OWN_GRIDS[cls]) <= set(search.best_params_)
+
+
+BAD_VALUES = [
+    (DenoisingAutoencoder, "noise", "speckle"),
+    (DenoisingAutoencoder, "noise_level", -0.1),
+    (SparseAutoencoder, "sparsity", "l2"),
+    (SparseAutoencoder, "sparsity_weight", -1.0),
+    (SparseAutoencoder, "sparsity_target", 0.0),
+    (SparseAutoencoder, "sparsity_target", 1.0),
+    (ContractiveAutoencoder, "contractive_weight", -0.5),
+    (VariationalAutoencoder, "beta", -1.0),
+    (VariationalAutoencoder, "beta", "high"),
+]
+
+
+@pytest.mark.parametrize("cls, name, value", BAD_VALUES)
+def test_bad_own_parameter_values_raise_invalid_parameter_error(cls, name, value):
+    model = cls(**TINY).set_params(**{name: value})
+    with pytest.raises(InvalidParameterError, match=name):
+        model.fit(np.random.default_rng(0).random((10, 3)))
+
+
+@pytest.mark.parametrize("cls", VARIANTS, ids=lambda cls: cls.__name__)
+def test_variant_is_exported_and_lists_the_shared_parameters(cls):
+    assert getattr(skae, cls.__name__) is cls and cls.__name__ in skae.__all__
+    shared = set(AutoencoderTransformer().get_params())
+    own = set(cls().get_params())
+    assert shared < own
+    assert set(cls._parameter_constraints) == own
+    assert clone(cls(**TINY)).get_params() == cls(**TINY).get_params()
+
+
+@pytest.mark.parametrize("cls", VARIANTS, ids=lambda cls: cls.__name__)
+def test_variant_is_reproducible_early_stops_and_pickles(cls):
+    X = np.random.default_rng(0).random((60, 6))
+    torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+    first = cls(n_components=3, **TINY).fit(X)
+    second = cls(n_components=3, **TINY).fit(X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    np.testing.assert_array_equal(first.loss_curve_, second.loss_curve_)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+    # The validation loss runs every hook without gradients.
+    stopped = cls(n_components=3, early_stopping=True, n_iter_no_change=1, tol=10.0, **TINY)
+    stopped.set_params(max_iter=10).fit(X)
+    assert len(stopped.validation_scores_) == stopped.n_iter_ == 3
+    assert np.all(np.isfinite(stopped.validation_scores_))
+
+    restored = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(restored.transform(X), first.transform(X))
+    restored.partial_fit(X)
+    first.partial_fit(X)
+    np.testing.assert_array_equal(restored.transform(X), first.transform(X))
