@@ -69,7 +69,11 @@ class PlainMLPGradient:
 
     def __init__(self, layers):
         self.layers = layers
+        # Python-side views cost about as much as small kernels, so the
+        # transposed weights and every buffer view are made once, not per batch.
+        self._weights_t = [linear.weight.t() for linear, _ in layers]
         self._capacity = 0
+        self._views = {}
 
     @classmethod
     def for_module(cls, module, loss):
@@ -90,24 +94,35 @@ class PlainMLPGradient:
         return cls(layers)
 
     def _buffers_for(self, n_rows, like):
-        # Allocated for the largest batch seen; smaller batches use leading rows.
+        """Per-layer output and gradient buffers for a batch of ``n_rows``, and their views."""
         if n_rows > self._capacity:
+            # Allocated for the largest batch seen; smaller batches use leading rows.
             widths = [linear.out_features for linear, _ in self.layers]
             self._outputs = [like.new_empty((n_rows, width)) for width in widths]
             self._gradients = [like.new_empty((n_rows, width)) for width in widths]
             self._capacity = n_rows
-        return [buffer[:n_rows] for buffer in self._outputs], [buffer[:n_rows] for buffer in self._gradients]
+            self._views = {}
+        if n_rows not in self._views:
+            outputs = [buffer[:n_rows] for buffer in self._outputs]
+            gradients = [buffer[:n_rows] for buffer in self._gradients]
+            self._views[n_rows] = (outputs, gradients, [gradient.t() for gradient in gradients])
+        return self._views[n_rows]
+
+    def _gradient_buffers(self):
+        for linear, _ in self.layers:
+            for parameter in (linear.weight, linear.bias):
+                if parameter.grad is None:
+                    parameter.grad = torch.empty_like(parameter)
+        return [(linear.weight.grad, linear.bias.grad) for linear, _ in self.layers]
 
     def __call__(self, inputs, target):
-        n_rows = inputs.shape[0]
-        outputs, gradients = self._buffers_for(n_rows, inputs)
+        outputs, gradients, gradients_t = self._buffers_for(inputs.shape[0], inputs)
+        parameter_gradients = self._gradient_buffers()
         with torch.no_grad():
             # Forward, keeping each layer's (activated) output.
-            layer_inputs = []
             h = inputs
-            for (linear, activation), out in zip(self.layers, outputs):
-                layer_inputs.append(h)
-                h = torch.addmm(linear.bias, h, linear.weight.t(), out=out)
+            for (linear, activation), weight_t, out in zip(self.layers, self._weights_t, outputs):
+                h = torch.addmm(linear.bias, h, weight_t, out=out)
                 if activation is not None:
                     _IN_PLACE[activation](h)
             # d mean((h - target)^2) / dh = 2 (h - target) / h.numel()
@@ -115,18 +130,15 @@ class PlainMLPGradient:
             flat = grad.view(-1)
             loss = torch.dot(flat, flat).div_(flat.numel())
             grad.mul_(2.0 / flat.numel())
-            # Backward, last layer first.
+            # Backward, last layer first; the input of layer i is the output of i - 1.
             for index in range(len(self.layers) - 1, -1, -1):
                 linear, activation = self.layers[index]
                 if activation is not None:
-                    _BACKWARD_FROM_OUTPUT[activation](grad, outputs[index])
-                weight, bias = linear.weight, linear.bias
-                if weight.grad is None:
-                    weight.grad = torch.empty_like(weight)
-                if bias.grad is None:
-                    bias.grad = torch.empty_like(bias)
-                torch.mm(grad.t(), layer_inputs[index], out=weight.grad)
-                torch.sum(grad, 0, out=bias.grad)
+                    _BACKWARD_FROM_OUTPUT[activation](gradients[index], outputs[index])
+                weight_grad, bias_grad = parameter_gradients[index]
+                layer_input = outputs[index - 1] if index > 0 else inputs
+                torch.mm(gradients_t[index], layer_input, out=weight_grad)
+                torch.sum(gradients[index], 0, out=bias_grad)
                 if index > 0:
-                    grad = torch.mm(grad, weight, out=gradients[index - 1])
+                    torch.mm(gradients[index], linear.weight, out=gradients[index - 1])
         return loss
