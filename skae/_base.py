@@ -379,8 +379,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # Chunked, so no (n_samples, n_features) float64 array is ever built.
         for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
             chunk = X[start : start + INFERENCE_BATCH_SIZE]
-            error = self.engine_.predict(self._reconstruct, chunk, np.float64)
-            error -= chunk
+            reconstruction = self.engine_.predict(self._reconstruct, chunk, np.float32)
+            error = np.subtract(reconstruction, chunk, dtype=np.float64)
             scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
         return scores
 

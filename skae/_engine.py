@@ -8,12 +8,11 @@ two hooks, ``objective(module, x_in, x) -> {term name: scalar}`` and
 those hooks.
 """
 
+import contextlib
 import copy
 import math
 import time
 import warnings
-
-import contextlib
 
 import numpy as np
 import torch
@@ -162,7 +161,7 @@ class TrainingEngine:
             return torch.optim.Adam(groups, lr=self.learning_rate, foreach=True)
 
     def _autocast(self):
-        dtype = AUTOCAST_DTYPES[getattr(self, "precision", "float32")]
+        dtype = AUTOCAST_DTYPES[self.precision]
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
