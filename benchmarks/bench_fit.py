@@ -377,6 +377,14 @@ def rss_child(name, shape, args):
     print(json.dumps({"baseline": baseline, "peak": peak, "reset": reset}))
 
 
+def _print_peak_rss(names, n_samples, n_features, args):
+    print("peak RSS of one fit, each in a child process, MiB; in brackets the RSS before")
+    print("the fit (imports and data) and the growth during the fit:")
+    for name in names:
+        rss = peak_rss_mib(name, n_samples, n_features, args)
+        print(f"{name:>22}: {rss['peak']:8.1f}   ({rss['baseline']:.1f}, +{rss['peak'] - rss['baseline']:.1f})")
+
+
 def report(title, times, baseline):
     print(f"\n## {title} (median of {len(next(iter(times.values())))} interleaved runs, seconds)")
     reference = statistics.median(times[baseline])
@@ -395,6 +403,7 @@ def main():
     parser.add_argument("--shapes", nargs="*", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--only", nargs="*", help="fit contenders to run (default: all available)")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS children")
+    parser.add_argument("--rss-only", action="store_true", help="only the peak RSS children, no timings")
     parser.add_argument("--no-inference", action="store_true")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--rss-shape", help=argparse.SUPPRESS)
@@ -422,6 +431,10 @@ def main():
     )
     for shape_name in args.shapes:
         n_samples, n_features = shapes[shape_name]
+        if args.rss_only:
+            print(f"\n## fit {shape_name} {n_samples}x{n_features}")
+            _print_peak_rss(names, n_samples, n_features, args)
+            continue
         X = make_data(n_samples, n_features)
         for name in names:  # warm-up: imports, first-call initialisation
             FIT_CONTENDERS[name](X[: 2 * BATCH_SIZE], 1, args.device)
@@ -436,13 +449,9 @@ def main():
         report(f"fit {shape_name} {n_samples}x{n_features}", times, "eager")
         print("final training MSE: " + ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items()))
         if not args.no_rss:
-            print("peak RSS of one fit, each in a child process, MiB; in brackets the RSS before")
-            print("the fit (imports and data) and the growth during the fit:")
-            for name in names:
-                rss = peak_rss_mib(name, n_samples, n_features, args)
-                print(f"{name:>22}: {rss['peak']:8.1f}   ({rss['baseline']:.1f}, +{rss['peak'] - rss['baseline']:.1f})")
+            _print_peak_rss(names, n_samples, n_features, args)
 
-    if not args.no_inference:
+    if not args.no_inference and not args.rss_only:
         n_samples, n_features = shapes["wide"]
         X = make_data(n_samples, n_features)
         pairs = inference_pairs(X, args.device)
