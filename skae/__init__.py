@@ -1,6 +1,7 @@
 """skae: scikit-learn autoencoders on a PyTorch backend."""
 
 from . import losses, metrics
+from .anomaly import AutoencoderAnomalyDetector
 from .autoencoder import AutoencoderTransformer
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
@@ -10,6 +11,7 @@ from .variational import VariationalAutoencoder
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoencoderAnomalyDetector",
     "AutoencoderTransformer",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",

@@ -1,0 +1,375 @@
+"""Anomaly detection by reconstruction error."""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import SEED_BOUND, BaseAutoencoder
+from .autoencoder import AutoencoderTransformer
+
+SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+
+# The default member, chosen on ADBench (see the class Notes): a one-unit code
+# and one tanh hidden layer twice as wide as the input.
+DEFAULT_N_COMPONENTS = 1
+DEFAULT_HIDDEN_RATIO = 2.0
+DEFAULT_ACTIVATION = "tanh"
+DEFAULT_MAX_ITER = 100
+DEFAULT_LEARNING_RATE = 1e-3
+# Early stopping needs a validation set worth the name.
+MIN_SAMPLES_FOR_EARLY_STOPPING = 50
+# Small training sets get smaller batches, so that 100 epochs are enough steps.
+MIN_BATCHES_PER_EPOCH = 10
+
+
+class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
+    """Unsupervised outlier detection by autoencoder reconstruction error.
+
+    An autoencoder is fitted to the unlabeled training data; a sample it
+    reconstructs badly is unlike the bulk of that data. The detector scales
+    the data, fits ``n_estimators`` autoencoders with different seeds, refits
+    them without the training samples they reconstruct worst (likely the
+    training set's own anomalies, which the first fit partly learned), and
+    scores a sample by its squared reconstruction error per feature, divided
+    by that feature's median error on the training set and averaged over
+    features and members. :meth:`reconstruction_error_per_feature` returns
+    those per-feature errors, which show what made a sample anomalous.
+
+    Parameters
+    ----------
+    estimator : skae autoencoder or None, default=None
+        The autoencoder to fit: any subclass of ``BaseAutoencoder``
+        (:class:`AutoencoderTransformer`, :class:`DenoisingAutoencoder`,
+        :class:`SparseAutoencoder`...). It is cloned, never fitted in place,
+        and its parameters are searchable as ``estimator__<name>``. ``None``
+        builds a default sized to the data (see Notes).
+    contamination : float, default=0.1
+        Expected share of outliers in the training data, in (0, 0.5]. Sets
+        ``offset_`` so that :meth:`predict` flags that share of the training
+        set, and, with ``trim_fraction="auto"``, the share left out of the
+        refit.
+    scaler : {"minmax", "standard", "robust"}, transformer or None, \
+            default="minmax"
+        Scaling fitted on the training data and applied before the
+        autoencoder, so that features weigh alike. A transformer object is
+        cloned; ``None`` leaves the data as given (for example when the
+        detector follows a scaler in a ``Pipeline``).
+    n_estimators : int, default=1
+        Number of autoencoders, each with its own seed, whose normalised
+        errors are averaged. Steadier scores at a proportional cost.
+    trim_fraction : "auto" or float, default="auto"
+        Share of the training samples, those with the highest error, left
+        out of a second fit; in [0, 0.5). ``"auto"`` uses ``contamination``;
+        ``0`` fits once. Trimming more than the true share of outliers drops
+        inliers the model found hard, which it then fits worse still.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every member (overriding the estimator's own
+        ``random_state``). An int gives identical results on the same
+        machine, without touching the global random state.
+
+    Attributes
+    ----------
+    estimators_ : list of skae autoencoders
+        The fitted members.
+    error_scales_ : list of ndarray of shape (n_features_in_,)
+        Per member, each feature's median squared error on the training set
+        (floored at 1e-3 of their mean), which divides that feature's errors.
+    scaler_ : transformer or None
+        The fitted scaler.
+    offset_ : float
+        The ``100 * contamination`` percentile of the training samples'
+        :meth:`score_samples`; ``decision_function = score_samples -
+        offset_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column names.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : Isolation-based outlier detection.
+    sklearn.covariance.EllipticEnvelope : Outliers of a Gaussian fit.
+    AutoencoderTransformer : The default member.
+    DenoisingAutoencoder : A member that learns to undo corruption.
+
+    Notes
+    -----
+    The defaults were chosen by measurement on seven ADBench tabular data
+    sets (breastw, cardio, letter, mnist, pendigits, satellite, thyroid;
+    Han et al., "ADBench", NeurIPS 2022) under the ADBench protocol, seeds
+    1-3; ``benchmarks/anomaly.py`` reproduces the comparison. The default
+    member is an :class:`AutoencoderTransformer` with a **one-unit code**,
+    one ``tanh`` hidden layer of twice the number of features, at most 100
+    epochs of minibatches of ``n_samples // 10`` (16 to 256) samples, and
+    early stopping on a 10% validation split (from 50 samples).
+    Mean ROC-AUC (%) measured while choosing, one choice at a time with the
+    others at (or near) their final values, on seed 1 alone where marked:
+
+    - code of 1 unit: 87.2, against 83.5 for 2 units and 77-80 for a
+      quarter or a half of the features (seed 1). A narrow code cannot
+      follow the rare samples, so they stand out;
+    - ``tanh`` 87.2, ``relu`` 81.3 (seed 1);
+    - median-normalised per-feature errors 87.2, plain mean squared error
+      82.0 (seed 1): otherwise features that are always hard to reconstruct
+      drown the others;
+    - refitting without the worst ``contamination`` share: 86.3, fitting
+      once 84.0 (seed 1); a fixed 20% scored 86.5 (seeds 1-3) but, on data
+      with fewer outliers than that, drops inliers and ranks them as
+      outliers, hence the tie to ``contamination``;
+    - ``"minmax"`` scaling 86.3, ``"standard"`` 84.6 (seed 1);
+    - 100 epochs 85.9, 200 epochs 85.2; learning rate 1e-3 85.9, 1e-2
+      84.3; hidden width 2x 85.9, 1x 85.6; ``n_estimators=3`` 85.9 at
+      three times the cost (seeds 1-3).
+
+    The default detector scored 85.9 mean ROC-AUC where scikit-learn's
+    IsolationForest scored 85.2, PCA reconstruction error 81.8 and PyOD's
+    AutoEncoder 83.8 (its defaults), and 55 mean average precision against
+    IsolationForest's 50. These are the data sets the defaults were chosen
+    on, so expect less of a margin elsewhere. A one-unit code suits tabular data whose
+    anomalies leave the main trend; for images or other data of many
+    degrees of freedom, pass an ``estimator`` with a larger code and tune it
+    with ``GridSearchCV(scoring="roc_auc")`` on a labelled sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from skae import AutoencoderAnomalyDetector
+    >>> rng = np.random.RandomState(0)
+    >>> load = rng.uniform(0, 1, size=300)
+    >>> X = pd.DataFrame({"load": load, "power": load ** 2, "temperature": 20 + 10 * load})
+    >>> X += 0.01 * rng.normal(size=X.shape)
+    >>> X.loc[0, "temperature"] += 3  # a faulty sensor reading
+    >>> detector = AutoencoderAnomalyDetector(contamination=0.01, random_state=0).fit(X)
+    >>> detector.predict(X.iloc[:3])
+    array([-1,  1,  1])
+    >>> errors = detector.reconstruction_error_per_feature(X.iloc[:3])
+    >>> errors.idxmax(axis=1).iloc[0]
+    'temperature'
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "reconstruction_error_per_feature"]), None],
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "scaler": [StrOptions(set(SCALERS)), HasMethods(["fit", "transform"]), None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "trim_fraction": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        contamination=0.1,
+        scaler="minmax",
+        n_estimators=1,
+        trim_fraction="auto",
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.contamination = contamination
+        self.scaler = scaler
+        self.n_estimators = n_estimators
+        self.trim_fraction = trim_fraction
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the autoencoders to ``X`` and set ``offset_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, which may hold unlabeled outliers.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._forget_fit()
+        try:
+            return self._fit(X)
+        except BaseException:
+            # A failed fit leaves no half-fitted detector behind.
+            self._forget_fit()
+            raise
+
+    def _fit(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        if self.estimator is not None and not isinstance(self.estimator, BaseAutoencoder):
+            raise ValueError(
+                "estimator must be a skae autoencoder (a subclass of BaseAutoencoder such as "
+                f"AutoencoderTransformer), got {type(self.estimator).__name__}."
+            )
+        scaler = self._make_scaler()
+        X_scaled = X if scaler is None else scaler.fit_transform(X)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(SEED_BOUND, size=self.n_estimators)
+        estimators = [self._make_member(X.shape, int(seed)) for seed in seeds]
+        self._fit_members(estimators, X_scaled)
+        error_scales = [self._error_scale(member, X_scaled) for member in estimators]
+        trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
+        if trim_fraction > 0:
+            # The samples reconstructed worst are likely the training set's own
+            # anomalies, which the first fit partly learned: refit without them.
+            errors = self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
+            n_kept = max(1, math.ceil((1 - trim_fraction) * X.shape[0]))
+            kept = np.sort(np.argsort(errors, kind="stable")[:n_kept])
+            self._fit_members(estimators, X_scaled[kept])
+            error_scales = [self._error_scale(member, X_scaled) for member in estimators]
+        self.scaler_ = scaler
+        self.estimators_ = estimators
+        self.error_scales_ = error_scales
+        train_scores = -self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
+        self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
+        return self
+
+    def _forget_fit(self):
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
+            delattr(self, name)
+
+    def _fit_members(self, estimators, X_scaled):
+        with warnings.catch_warnings():
+            if self.estimator is None:
+                # The default member's epoch budget was chosen by measurement,
+                # and early stopping keeps its best epoch: using the whole
+                # budget is expected, not a problem to warn about.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            for member in estimators:
+                member.fit(X_scaled)
+
+    def _make_scaler(self):
+        if self.scaler is None:
+            return None
+        if isinstance(self.scaler, str):
+            return SCALERS[self.scaler]()
+        return clone(self.scaler)
+
+    def _make_member(self, shape, seed):
+        n_samples, n_features = shape
+        if self.estimator is not None:
+            member = clone(self.estimator)
+        else:
+            member = AutoencoderTransformer(
+                n_components=DEFAULT_N_COMPONENTS,
+                hidden_layer_sizes=(max(1, round(DEFAULT_HIDDEN_RATIO * n_features)),),
+                activation=DEFAULT_ACTIVATION,
+                max_iter=DEFAULT_MAX_ITER,
+                learning_rate_init=DEFAULT_LEARNING_RATE,
+                batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
+                early_stopping=n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
+            )
+        return member.set_params(random_state=seed)
+
+    @staticmethod
+    def _error_scale(member, X_scaled):
+        """Each feature's median training error, floored so that no feature's errors are blown up."""
+        median = np.median(member.reconstruction_error_per_feature(X_scaled), axis=0)
+        floor = 1e-3 * median.mean()
+        return np.maximum(median, floor) if floor > 0 else np.ones_like(median)
+
+    @staticmethod
+    def _mean_error(estimators, error_scales, X_scaled):
+        total = 0.0
+        for member, scale in zip(estimators, error_scales):
+            total = total + member.reconstruction_error_per_feature(X_scaled) / scale
+        return total / len(estimators)
+
+    def _scaled(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X if self.scaler_ is None else self.scaler_.transform(X)
+
+    def reconstruction_error_per_feature(self, X):
+        """Normalised squared reconstruction error of every sample and feature.
+
+        The squared error on the scaled data divided by the feature's median
+        error on the training set (``error_scales_``), averaged over the
+        members: how many times worse than usual each feature is
+        reconstructed. The features with the largest values are those that
+        made a sample anomalous; :meth:`score_samples` is minus the row means.
+
+        A corrupted feature also moves the code, and with it the
+        reconstruction of the features correlated with it, so those share
+        some of the error: read the few largest values, not only the first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to explain.
+
+        Returns
+        -------
+        errors : pandas.DataFrame or ndarray of shape (n_samples, n_features)
+            Float64 errors; a DataFrame with the input's columns and index
+            when ``X`` is a DataFrame, else an ndarray.
+        """
+        X_scaled = self._scaled(X)
+        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled)
+        errors = errors.astype(np.float64, copy=False)
+        if hasattr(X, "columns") and hasattr(X, "index"):
+            import pandas as pd  # only when the input is a DataFrame already
+
+            return pd.DataFrame(errors, columns=X.columns, index=X.index)
+        return errors
+
+    def score_samples(self, X):
+        """Minus the mean squared reconstruction error of each sample.
+
+        Higher means more normal, the opposite of an anomaly score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            Minus the mean over features of the scaled squared error.
+        """
+        X_scaled = self._scaled(X)
+        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled)
+        return -errors.mean(axis=1).astype(np.float64, copy=False)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            Shifted scores; below zero means outlier.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label each sample +1 (inlier) or -1 (outlier).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to label.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            +1 for inliers, -1 for outliers.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
