@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._engine import AUTOCAST_DTYPES, TrainingEngine, resolve_device, training_tensor
+from ._engine import AUTOCAST_DTYPES, INFERENCE_BATCH_SIZE, TrainingEngine, resolve_device, training_tensor
 from ._network import ACTIVATIONS, build_network
 from .losses import LOSSES, get_loss
 
@@ -375,12 +375,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        # Reduced per batch where the network runs, in its float32 precision,
-        # so no (n_samples, n_features) array is ever returned to numpy.
-        return -self.engine_.predict(self._squared_error, X, np.float64)
-
-    def _squared_error(self, x):
-        return (self._reconstruct(x) - x).square().mean(dim=1)
+        scores = np.empty(X.shape[0])
+        # Chunked, so no (n_samples, n_features) float64 array is ever built;
+        # the error itself is taken in float64, so a row's score does not
+        # depend on the batch it is computed in (float32 sums would).
+        for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+            chunk = X[start : start + INFERENCE_BATCH_SIZE]
+            reconstruction = self.engine_.predict(self._reconstruct, chunk, np.float32)
+            error = np.subtract(reconstruction, chunk, dtype=np.float64)
+            scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
+        return scores
 
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error over ``X``.
