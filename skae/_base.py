@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._engine import TrainingEngine, as_float32_tensor, resolve_device
+from ._engine import AUTOCAST_DTYPES, INFERENCE_BATCH_SIZE, TrainingEngine, resolve_device, training_tensor
 from ._network import ACTIVATIONS, build_network
 from .losses import LOSSES, get_loss
 
@@ -60,6 +60,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
+        "precision": [StrOptions(set(AUTOCAST_DTYPES))],
     }
 
     def __init__(
@@ -82,6 +83,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         verbose=False,
         warm_start=False,
         device="auto",
+        precision="float32",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -100,6 +102,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device
+        self.precision = precision
 
     # -- fitting -----------------------------------------------------------
 
@@ -126,8 +129,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """One pass over ``X``, continuing the same optimiser.
 
         The first call initialises the model; later calls keep the weights,
-        Adam's moment estimates and the random generator. Early stopping does
-        not apply.
+        Adam's moment estimates and the random generator. ``max_iter`` does
+        not apply (one call is one pass) and every call adds one entry to
+        ``loss_curve_``. Early stopping cannot work chunk by chunk, so
+        ``early_stopping=True`` raises a ``ValueError``; so does changing a
+        parameter that shapes the network between calls. To stream data
+        larger than memory, see :func:`skae.chunked.fit_chunks`.
 
         Parameters
         ----------
@@ -144,12 +151,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._fit(X, incremental=True)
 
     def _fit(self, X, incremental):
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit cannot use early_stopping=True: a validation set held out of one "
+                "chunk says nothing about when to stop over a stream of chunks. Set "
+                "early_stopping=False and choose the number of passes, or use fit."
+            )
         fresh = not ((incremental or self.warm_start) and hasattr(self, "engine_"))
         if fresh:
             self._forget_fit()
         X = validate_data(
             self, X, reset=fresh, dtype=[np.float32, np.float64], ensure_min_samples=1
         )
+        if not fresh:
+            self._check_same_network(X.shape[1])
         loss = get_loss(self.loss)
         self._check_training_data(X, loss)
         try:
@@ -177,21 +192,38 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"ranges over [{X.min():g}, {X.max():g}]; scale it, for example with MinMaxScaler."
             )
 
+    def _check_same_network(self, n_features):
+        # Continuing (partial_fit, warm_start) trains the existing network; a
+        # parameter change that would build a different one cannot apply.
+        wanted, fitted = self._network_params(n_features), self._fitted_network_params_
+        if wanted != fitted:
+            changes = ", ".join(
+                f"{key} {fitted.get(key)!r} -> {wanted[key]!r}" for key in wanted if wanted[key] != fitted.get(key)
+            )
+            raise ValueError(
+                f"Cannot continue training: the parameters now build another network than the "
+                f"fitted one ({changes}). Call fit without warm_start to start afresh, or restore "
+                "the parameters."
+            )
+
     def _initialize(self, n_features):
         rng = check_random_state(self.random_state)
         init_seed, train_seed = (int(seed) for seed in rng.randint(SEED_BOUND, size=2))
-        network = build_network(init_seed, **self._network_params(n_features))
+        self._fitted_network_params_ = self._network_params(n_features)
+        network = build_network(init_seed, **self._fitted_network_params_)
         self.engine_ = TrainingEngine(
             network,
             device=resolve_device(self.device),
             learning_rate=self.learning_rate_init,
             alpha=self.alpha,
             seed=train_seed,
+            precision=self.precision,
         )
 
     def _train(self, X, incremental):
         engine = self.engine_
-        X_train = as_float32_tensor(X, engine.device)
+        engine.precision = self.precision
+        X_train = training_tensor(X, engine.device)
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
@@ -207,6 +239,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             tol=self.tol,
             n_iter_no_change=math.inf if incremental else self.n_iter_no_change,
             verbose=self.verbose,
+            plain_loss=self._plain_reconstruction_loss(),
         )
         self.n_iter_ = engine.n_iter
         self.loss_curve_ = list(engine.loss_curve)
@@ -229,7 +262,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ValueError(
                 f"early_stopping needs at least 2 samples to hold out a validation set; got {n_samples}."
             )
-        order = torch.randperm(n_samples, generator=self.engine_.generator, device=X.device)
+        generator = self.engine_.generator
+        order = torch.randperm(n_samples, generator=generator, device=generator.device).to(X.device)
         return X[order[n_val:]], X[order[:n_val]]
 
     def _batch_size(self, n_samples):
@@ -254,6 +288,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "activation": self.activation,
         }
 
+    def _plain_reconstruction_loss(self):
+        """``loss_`` if the objective is exactly it (no penalty, default forward), else None.
+
+        The engine then computes the gradient by hand; a variant that overrides
+        ``_objective`` or ``_penalties`` keeps autograd.
+        """
+        cls = type(self)
+        if cls._objective is BaseAutoencoder._objective and cls._penalties is BaseAutoencoder._penalties:
+            return self.loss_
+        return None
+
     def _corrupt(self, X, generator):
         """The training input for the clean batch ``X`` (no corruption here)."""
         return X
@@ -275,6 +320,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _decode(self, code):
         return self.loss_.reconstruct(self.engine_.module.decoder(code))
+
+    def _reconstruct(self, x):
+        return self._decode(self._encode(x))
 
     # -- inference ---------------------------------------------------------
 
@@ -332,7 +380,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        reconstruction = self.engine_.predict(lambda x: self._decode(self._encode(x)), X, np.float64)
+        reconstruction = self.engine_.predict(self._reconstruct, X, np.float64)
         return np.square(reconstruction - X)
 
     def score_samples(self, X):
@@ -352,7 +400,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         scores : ndarray of shape (n_samples,), float64
             ``-mean((x_hat - x) ** 2)`` over features, per sample.
         """
-        return -self.reconstruction_error_per_feature(X).mean(axis=1)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        scores = np.empty(X.shape[0])
+        # Chunked, so no (n_samples, n_features) float64 array is ever built;
+        # the error itself is taken in float64, so a row's score does not
+        # depend on the batch it is computed in (float32 sums would).
+        for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+            chunk = X[start : start + INFERENCE_BATCH_SIZE]
+            reconstruction = self.engine_.predict(self._reconstruct, chunk, np.float32)
+            error = np.subtract(reconstruction, chunk, dtype=np.float64)
+            scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
+        return scores
 
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error over ``X``.

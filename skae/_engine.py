@@ -8,6 +8,7 @@ two hooks, ``objective(module, x_in, x) -> {term name: scalar}`` and
 those hooks.
 """
 
+import contextlib
 import copy
 import math
 import time
@@ -16,7 +17,15 @@ import warnings
 import numpy as np
 import torch
 
+from ._fastpath import PlainMLPGradient
+
 INFERENCE_BATCH_SIZE = 4096
+
+# Share of the accelerator's free memory the training data may take to be
+# copied there whole; larger data stays on the host and streams per batch.
+DEVICE_DATA_FRACTION = 0.5
+
+AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 def resolve_device(device):
@@ -50,13 +59,42 @@ def _mps_available():
 
 
 def as_float32_tensor(X, device):
-    """``X`` as a float32 tensor on ``device``; a float32 C-contiguous array is not copied."""
+    """``X`` as a float32 tensor on ``device``; a float32 C-contiguous array is not copied.
+
+    Other inputs are converted straight to float32 (a float64 array is never
+    copied as float64).
+    """
     array = np.ascontiguousarray(X, dtype=np.float32)
     with warnings.catch_warnings():
         # Read-only inputs (memmaps) are fine: training never writes into X.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         tensor = torch.from_numpy(array)
     return tensor.to(device)
+
+
+def training_tensor(X, device):
+    """``X`` as float32 where training reads it: on ``device`` if it fits, else on the host.
+
+    On an accelerator, data taking at most ``DEVICE_DATA_FRACTION`` of its
+    free memory is copied there once and batches are sliced on the device;
+    larger data stays in host memory and :class:`TrainingEngine` streams each
+    batch through pinned memory.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+        if np.asarray(X).size * 4 > DEVICE_DATA_FRACTION * free_bytes:
+            return as_float32_tensor(X, "cpu")
+    return as_float32_tensor(X, device)
+
+
+def _to_device(batch, device):
+    """A host batch copied to ``device``: pinned, so the copy overlaps compute."""
+    if batch.device == device:
+        return batch
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
 
 
 def _to_cpu(value):
@@ -86,14 +124,18 @@ class TrainingEngine:
     seed : int
         Seeds the engine's own generator, used for shuffling and for every
         random draw of the hooks (corruption, sampling).
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs forward passes under bfloat16 autocast (matrix
+        products in bfloat16, weights and optimiser state in float32).
     """
 
-    def __init__(self, module, *, device, learning_rate, alpha, seed):
+    def __init__(self, module, *, device, learning_rate, alpha, seed, precision="float32"):
         self.device = torch.device(device)
         self.module = module.to(self.device)
         self.learning_rate = learning_rate
         self.alpha = alpha
         self.seed = seed
+        self.precision = precision
         self.optimizer = self._make_optimizer()
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
@@ -118,6 +160,12 @@ class TrainingEngine:
         except (RuntimeError, ValueError):
             return torch.optim.Adam(groups, lr=self.learning_rate, foreach=True)
 
+    def _autocast(self):
+        dtype = AUTOCAST_DTYPES[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
     # -- training ----------------------------------------------------------
 
     def run(
@@ -133,6 +181,7 @@ class TrainingEngine:
         tol=0.0,
         n_iter_no_change=math.inf,
         verbose=False,
+        plain_loss=None,
     ):
         """Train for up to ``n_epochs`` passes over ``X``.
 
@@ -140,13 +189,23 @@ class TrainingEngine:
         is given, else the training loss) has not improved by ``tol`` for more
         than ``n_iter_no_change`` epochs; with ``X_val`` the weights of the
         best validation epoch are restored. Returns whether it stopped early.
+
+        ``X`` may live on the host while the engine runs on an accelerator
+        (see :func:`training_tensor`); batches are then copied as needed.
+        ``plain_loss``, given when ``objective`` is exactly that loss of
+        ``decoder(encoder(inputs))`` with one term ``"reconstruction"``, lets
+        the engine compute gradients by hand where
+        :class:`~skae._fastpath.PlainMLPGradient` supports the network.
         """
+        gradient = None
+        if plain_loss is not None and AUTOCAST_DTYPES[self.precision] is None:
+            gradient = PlainMLPGradient.for_module(self.module, plain_loss)
         no_improvement = 0
         best_state = None
         stopped_early = False
         for _ in range(n_epochs):
             tic = time.perf_counter()
-            terms = self._epoch(X, objective, corrupt, batch_size, shuffle)
+            terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient)
             loss = sum(terms.values())
             self._check_finite(loss, "training")
             self.n_iter += 1
@@ -176,31 +235,42 @@ class TrainingEngine:
             self.module.load_state_dict(best_state)
         return stopped_early
 
-    def _epoch(self, X, objective, corrupt, batch_size, shuffle):
+    def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None):
         """One pass over ``X``; returns the sample-weighted mean of each term."""
         self.module.train()
         n_samples = X.shape[0]
         order = None
         if shuffle:
-            order = torch.randperm(n_samples, generator=self.generator, device=self.device)
+            order = torch.randperm(n_samples, generator=self.generator, device=self.device).to(X.device)
+        # On the CPU, shuffled batches are gathered into one reused buffer
+        # rather than a fresh allocation per batch.
+        gather_buffer = X.new_empty((batch_size, X.shape[1])) if X.device.type == "cpu" else None
         totals = None
         for start in range(0, n_samples, batch_size):
             if order is None:
                 batch = X[start : start + batch_size]
+            elif gather_buffer is not None:
+                indices = order[start : start + batch_size]
+                batch = torch.index_select(X, 0, indices, out=gather_buffer[: indices.shape[0]])
             else:
                 batch = X.index_select(0, order[start : start + batch_size])
-            terms = self._step(batch, objective, corrupt)
+            batch = _to_device(batch, self.device)
+            terms = self._step(batch, objective, corrupt, gradient)
             # Summed on the device; one synchronisation per epoch, not per batch.
             weighted = torch.stack([value.detach() for value in terms.values()]) * batch.shape[0]
-            totals = weighted if totals is None else totals + weighted
+            totals = weighted if totals is None else totals.add_(weighted)
         return dict(zip(terms, (totals / n_samples).tolist()))
 
-    def _step(self, batch, objective, corrupt):
+    def _step(self, batch, objective, corrupt, gradient=None):
         inputs = batch if corrupt is None else corrupt(batch, self.generator)
-        terms = objective(self.module, inputs, batch)
-        loss = sum(terms.values())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if gradient is not None:
+            terms = {"reconstruction": gradient(inputs, batch)}
+        else:
+            with self._autocast():
+                terms = objective(self.module, inputs, batch)
+                loss = sum(terms.values())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         self.optimizer.step()
         return terms
 
@@ -208,9 +278,9 @@ class TrainingEngine:
         """Mean objective over ``X``, uncorrupted, without updating the weights."""
         self.module.eval()
         total = 0.0
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             for start in range(0, X.shape[0], batch_size):
-                batch = X[start : start + batch_size]
+                batch = _to_device(X[start : start + batch_size], self.device)
                 total += sum(objective(self.module, batch, batch).values()).item() * batch.shape[0]
         return total / X.shape[0]
 
@@ -225,14 +295,21 @@ class TrainingEngine:
     # -- inference ---------------------------------------------------------
 
     def predict(self, function, X, dtype):
-        """Apply ``function`` to ``X`` in batches, without autograd; numpy out in ``dtype``."""
+        """Apply ``function`` to ``X`` in batches, without autograd; numpy out in ``dtype``.
+
+        Each batch's result is written into one preallocated array, so peak
+        memory is the output plus one batch.
+        """
         self.module.eval()
-        outputs = []
-        with torch.inference_mode():
+        result = None
+        with torch.inference_mode(), self._autocast():
             for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
                 batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
-                outputs.append(function(batch).to("cpu").numpy())
-        return np.concatenate(outputs).astype(dtype, copy=False)
+                output = function(batch).float().to("cpu").numpy()
+                if result is None:
+                    result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
+                result[start : start + output.shape[0]] = output
+        return result
 
     # -- pickling ----------------------------------------------------------
 

@@ -208,11 +208,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
-        if self.estimator is not None and not isinstance(self.estimator, BaseAutoencoder):
-            raise ValueError(
-                "estimator must be a skae autoencoder (a subclass of BaseAutoencoder such as "
-                f"AutoencoderTransformer), got {type(self.estimator).__name__}."
-            )
+        self._check_estimator()
         scaler = self._make_scaler()
         X_scaled = X if scaler is None else scaler.fit_transform(X)
         rng = check_random_state(self.random_state)
@@ -224,17 +220,108 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         if trim_fraction > 0:
             # The samples reconstructed worst are likely the training set's own
             # anomalies, which the first fit partly learned: refit without them.
-            errors = self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
-            n_kept = max(1, math.ceil((1 - trim_fraction) * X.shape[0]))
-            kept = np.sort(np.argsort(errors, kind="stable")[:n_kept])
+            kept = self._best_reconstructed(estimators, error_scales, X_scaled, trim_fraction)
             self._fit_members(estimators, X_scaled[kept])
             error_scales = [self._error_scale(member, X_scaled) for member in estimators]
         self.scaler_ = scaler
         self.estimators_ = estimators
-        self.error_scales_ = error_scales
-        train_scores = -self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
-        self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
+        self._calibrate(X_scaled, error_scales)
         return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y=None):
+        """Train every member for one pass over the chunk ``X``.
+
+        For data streamed in chunks (see :func:`skae.chunked.fit_chunks` and
+        ``dask_ml.wrappers.Incremental``). The first call builds the scaler
+        and the members from the parameters; later calls update the scaler's
+        statistics and continue the members' training, optimiser state
+        included. Trimming works online: from the second chunk on, each
+        member trains on the chunk without its ``trim_fraction`` share of
+        samples that the model so far reconstructs worst (``fit`` instead
+        refits without the worst of the whole data). After each call the
+        error scales and ``offset_`` come from the chunk just seen;
+        :func:`skae.chunked.fit_threshold` sets them from a pass over all
+        the chunks.
+
+        What cannot work chunk by chunk is refused with a ``ValueError``: a
+        scaler without ``partial_fit`` (``"robust"``: its quantiles need all
+        the data), a member with ``early_stopping=True``, and a change of
+        ``n_estimators`` between calls. The default member trains without
+        early stopping here, and takes its batch size from the first chunk's
+        size as ``fit`` takes it from the training set's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated detector.
+        """
+        first = not hasattr(self, "estimators_")
+        if not first and len(self.estimators_) != self.n_estimators:
+            raise ValueError(
+                f"n_estimators changed from {len(self.estimators_)} to {self.n_estimators} since "
+                "partial_fit started; call fit to start afresh, or restore it."
+            )
+        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        try:
+            if first:
+                self._check_estimator()
+                scaler = self._make_scaler()
+                if scaler is not None and not hasattr(scaler, "partial_fit"):
+                    raise ValueError(
+                        f"partial_fit needs a scaler with partial_fit; {type(scaler).__name__} has "
+                        "none. Use scaler='standard', 'minmax' or None."
+                    )
+                rng = check_random_state(self.random_state)
+                seeds = rng.randint(SEED_BOUND, size=self.n_estimators)
+                estimators = [self._make_member(X.shape, int(seed), incremental=True) for seed in seeds]
+            else:
+                scaler, estimators = self.scaler_, self.estimators_
+            if scaler is not None:
+                scaler.partial_fit(X)
+            X_scaled = X if scaler is None else np.asarray(scaler.transform(X))
+            X_train = X_scaled
+            trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
+            if trim_fraction > 0 and not first:
+                X_train = X_scaled[self._best_reconstructed(estimators, self.error_scales_, X_scaled, trim_fraction)]
+            for member in estimators:
+                member.partial_fit(X_train)
+            self.scaler_ = scaler
+            self.estimators_ = estimators
+            self._calibrate(X_scaled)
+        except BaseException:
+            # A member that failed forgot its fit: leave no half-fitted detector.
+            self._forget_fit()
+            raise
+        return self
+
+    def _best_reconstructed(self, estimators, error_scales, X_scaled, trim_fraction):
+        """Indices, in order, of the samples left after dropping the ``trim_fraction`` reconstructed worst."""
+        errors = self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
+        n_kept = max(1, math.ceil((1 - trim_fraction) * X_scaled.shape[0]))
+        return np.sort(np.argsort(errors, kind="stable")[:n_kept])
+
+    def _calibrate(self, X_scaled, error_scales=None):
+        """Set ``error_scales_`` and ``offset_`` from scaled data reconstructed by the fitted members."""
+        if error_scales is None:
+            error_scales = [self._error_scale(member, X_scaled) for member in self.estimators_]
+        self.error_scales_ = error_scales
+        train_scores = -self._mean_error(self.estimators_, error_scales, X_scaled).mean(axis=1)
+        self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
+
+    def _check_estimator(self):
+        if self.estimator is not None and not isinstance(self.estimator, BaseAutoencoder):
+            raise ValueError(
+                "estimator must be a skae autoencoder (a subclass of BaseAutoencoder such as "
+                f"AutoencoderTransformer), got {type(self.estimator).__name__}."
+            )
 
     def _forget_fit(self):
         for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
@@ -257,7 +344,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             return SCALERS[self.scaler]()
         return clone(self.scaler)
 
-    def _make_member(self, shape, seed):
+    def _make_member(self, shape, seed, incremental=False):
         n_samples, n_features = shape
         if self.estimator is not None:
             member = clone(self.estimator)
@@ -269,7 +356,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 max_iter=DEFAULT_MAX_ITER,
                 learning_rate_init=DEFAULT_LEARNING_RATE,
                 batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
-                early_stopping=n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
+                early_stopping=not incremental and n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
             )
         return member.set_params(random_state=seed)
 

@@ -88,6 +88,10 @@ class ContractiveAutoencoder(BaseAutoencoder):
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or ``"mps"``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the forward pass while training and predicting;
+        ``"bfloat16"`` runs it under bfloat16 autocast (see
+        :class:`AutoencoderTransformer`).
 
     Attributes
     ----------
@@ -166,6 +170,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
         verbose=False,
         warm_start=False,
         device="auto",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -185,6 +190,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.contractive_weight = contractive_weight
 

@@ -98,6 +98,10 @@ class DenoisingAutoencoder(BaseAutoencoder):
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or ``"mps"``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the forward pass while training and predicting;
+        ``"bfloat16"`` runs it under bfloat16 autocast (see
+        :class:`AutoencoderTransformer`).
 
     Attributes
     ----------
@@ -184,6 +188,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         verbose=False,
         warm_start=False,
         device="auto",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -203,6 +208,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.noise = noise
         self.noise_level = noise_level

@@ -96,6 +96,10 @@ class SparseAutoencoder(BaseAutoencoder):
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or ``"mps"``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the forward pass while training and predicting;
+        ``"bfloat16"`` runs it under bfloat16 autocast (see
+        :class:`AutoencoderTransformer`).
 
     Attributes
     ----------
@@ -181,6 +185,7 @@ class SparseAutoencoder(BaseAutoencoder):
         verbose=False,
         warm_start=False,
         device="auto",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -200,6 +205,7 @@ class SparseAutoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight

@@ -93,6 +93,10 @@ class VariationalAutoencoder(BaseAutoencoder):
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
         ``"cuda:N"`` or ``"mps"``.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the forward pass while training and predicting;
+        ``"bfloat16"`` runs it under bfloat16 autocast (see
+        :class:`AutoencoderTransformer`).
 
     Attributes
     ----------
@@ -183,6 +187,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         verbose=False,
         warm_start=False,
         device="auto",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -202,6 +207,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.beta = beta
 
