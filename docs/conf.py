@@ -42,7 +42,7 @@ extensions = [
 
 templates_path = ["_templates"]
 html_static_path = []
-exclude_patterns = ["_build", "readme_draft.md", "**.ipynb_checkpoints", "generated/*.examples"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "generated/*.examples"]
 default_role = "literal"
 
 autosummary_generate = True
