@@ -7,11 +7,13 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ._base import BaseAutoencoder
+from ._docs import fill_doc
 from ._network import ACTIVATIONS
 
 _ELEMENTWISE_ACTIVATIONS = tuple(ACTIVATIONS.values())
 
 
+@fill_doc
 class ContractiveAutoencoder(BaseAutoencoder):
     """Autoencoder penalised by the sensitivity of its code to the input.
 
@@ -36,8 +38,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Size of the latent code, at most ``n_features``.
+    {{n_components}}
     contractive_weight : float, default=0.01
         Weight of the squared Frobenius norm of the encoder's Jacobian. Its
         scale relative to the reconstruction term depends on the data's
@@ -58,68 +59,37 @@ class ContractiveAutoencoder(BaseAutoencoder):
         ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
         sigmoid output), an object from :mod:`skae.losses`, or a callable
         ``(x_hat, x) -> per-sample loss tensor``.
-    batch_size : int or "auto", default="auto"
-        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty on the weight matrices.
-    shuffle : bool, default=True
-        Whether to shuffle samples every epoch.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss that resets the patience.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss stops
-        improving, and restore the weights of its best epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of ``tol`` before stopping.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the shuffling and the validation split. An int
-        gives identical results on the same machine and CPU; the global random
-        state of numpy and torch is left untouched.
-    verbose : bool, default=False
-        Print one line per epoch: train loss, validation loss, seconds.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimiser state.
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"mps"``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Arithmetic of the forward pass while training and predicting;
-        ``"bfloat16"`` runs it under bfloat16 autocast (see
-        :class:`AutoencoderTransformer`).
+    {{batch_size}}
+    {{learning_rate_init}}
+    {{max_iter}}
+    {{alpha}}
+    {{shuffle}}
+    {{tol}}
+    {{early_stopping}}
+    {{validation_fraction}}
+    {{n_iter_no_change}}
+    {{random_state}}
+    {{verbose}}
+    {{warm_start}}
+    {{device}}
+    {{precision}}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` had string column names.
-    n_iter_ : int
-        Epochs run, over all fits of a warm-started or partially fitted model.
-    loss_curve_ : list of float
-        Training loss per epoch (all terms included).
+    {{n_features_in_}}
+    {{feature_names_in_}}
+    {{n_iter_}}
+    {{loss_curve_}}
     loss_terms_curve_ : dict of str to list of float
         Each term of the training loss per epoch: ``"reconstruction"`` and
         ``"contractive"`` (already multiplied by ``contractive_weight``).
-    best_loss_ : float
-        The lowest training loss reached.
-    validation_scores_ : list of float
-        Minus the validation loss per epoch; only with ``early_stopping``.
-    best_validation_score_ : float
-        The best of ``validation_scores_``; only with ``early_stopping``.
-    loss_ : skae.losses.Loss
-        The loss object used.
-    engine_ : skae._engine.TrainingEngine
-        The training state: module, optimiser, generator, history.
-    module_, encoder_, decoder_ : torch.nn.Module
-        The fitted network and its two halves.
-    device_ : str
-        The device actually used.
+    {{best_loss_}}
+    {{validation_scores_}}
+    {{best_validation_score_}}
+    {{loss_}}
+    {{engine_}}
+    {{module_, encoder_, decoder_}}
+    {{device_}}
 
     See Also
     --------

@@ -115,9 +115,13 @@ def limit_torch_threads(client, n_threads=1):
 
     Examples
     --------
-    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
-    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> limit_torch_threads(client)  # doctest: +SKIP
+    Register it right after making the client (starting a cluster takes
+    seconds, so this example is not run as a doctest; ``tests/test_dask.py``
+    runs it)::
+
+        from distributed import Client, LocalCluster
+        client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
+        limit_torch_threads(client)
     """
     plugin = TorchThreads(n_threads)
     client.register_plugin(plugin, name=plugin.name)

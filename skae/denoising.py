@@ -7,12 +7,14 @@ import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from ._base import BaseAutoencoder
+from ._docs import fill_doc
 
 NOISES = ("gaussian", "masking", "salt_and_pepper")
 # Noises whose noise_level is a probability.
 PROBABILITY_NOISES = ("masking", "salt_and_pepper")
 
 
+@fill_doc
 class DenoisingAutoencoder(BaseAutoencoder):
     """Autoencoder trained to reconstruct clean inputs from corrupted copies.
 
@@ -34,8 +36,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Size of the latent code, at most ``n_features``.
+    {{n_components}}
     noise : {"gaussian", "masking", "salt_and_pepper"} or callable, \
             default="gaussian"
         The corruption applied to each training batch:
@@ -55,85 +56,56 @@ class DenoisingAutoencoder(BaseAutoencoder):
         The standard deviation of ``"gaussian"`` noise, or the corruption
         probability of ``"masking"`` and ``"salt_and_pepper"`` (then at most
         1). Ignored by a callable ``noise``.
-    hidden_layer_sizes : tuple of int, default=(100,)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
-        ``()`` makes both one linear layer.
-    activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
-            "selu", "gelu", "silu", "softplus"}, default="relu"
-        Hidden-layer activation. The code itself is linear.
+    {{hidden_layer_sizes}}
+    {{activation}}
     loss : str, Loss or callable, default="squared_error"
         The reconstruction loss, i.e. the decoder's likelihood:
         ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
         ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
         sigmoid output), an object from :mod:`skae.losses`, or a callable
         ``(x_hat, x) -> per-sample loss tensor``.
-    batch_size : int or "auto", default="auto"
-        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty on the weight matrices.
-    shuffle : bool, default=True
-        Whether to shuffle samples every epoch.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss that resets the patience.
+    {{batch_size}}
+    {{learning_rate_init}}
+    {{max_iter}}
+    {{alpha}}
+    {{shuffle}}
+    {{tol}}
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its loss
         (on clean inputs) stops improving, and restore the weights of its best
         epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of ``tol`` before stopping.
+    {{validation_fraction}}
+    {{n_iter_no_change}}
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling, the validation split and the
         corruption. An int gives identical results on the same machine and
         CPU; the global random state of numpy and torch is left untouched.
-    verbose : bool, default=False
-        Print one line per epoch: train loss, validation loss, seconds.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimiser state.
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"mps"``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Arithmetic of the forward pass while training and predicting;
-        ``"bfloat16"`` runs it under bfloat16 autocast (see
-        :class:`AutoencoderTransformer`).
+    {{verbose}}
+    {{warm_start}}
+    {{device}}
+    {{precision}}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` had string column names.
+    {{n_features_in_}}
+    {{feature_names_in_}}
     data_min_ : ndarray of shape (n_features_in_,)
         Per-feature minimum of the training data (over every chunk since the
         last fresh fit); the "pepper" value of ``"salt_and_pepper"`` noise.
     data_max_ : ndarray of shape (n_features_in_,)
         Per-feature maximum of the training data; the "salt" value.
-    n_iter_ : int
-        Epochs run, over all fits of a warm-started or partially fitted model.
+    {{n_iter_}}
     loss_curve_ : list of float
         Training loss per epoch, on corrupted inputs.
     loss_terms_curve_ : dict of str to list of float
         Each term of the training loss per epoch (``"reconstruction"``).
-    best_loss_ : float
-        The lowest training loss reached.
-    validation_scores_ : list of float
-        Minus the validation loss per epoch; only with ``early_stopping``.
-    best_validation_score_ : float
-        The best of ``validation_scores_``; only with ``early_stopping``.
-    loss_ : skae.losses.Loss
-        The loss object used.
-    engine_ : skae._engine.TrainingEngine
-        The training state: module, optimiser, generator, history.
-    module_, encoder_, decoder_ : torch.nn.Module
-        The fitted network and its two halves.
-    device_ : str
-        The device actually used.
+    {{best_loss_}}
+    {{validation_scores_}}
+    {{best_validation_score_}}
+    {{loss_}}
+    {{engine_}}
+    {{module_, encoder_, decoder_}}
+    {{device_}}
 
     See Also
     --------

@@ -6,6 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder
+from ._docs import fill_doc
 
 # Keeps log(rho_hat) and log(1 - rho_hat) finite when a unit saturates.
 KL_EPSILON = 1e-6
@@ -14,6 +15,7 @@ KL_EPSILON = 1e-6
 CODE_ACTIVATIONS = {"l1": "relu", "kl": "sigmoid"}
 
 
+@fill_doc
 class SparseAutoencoder(BaseAutoencoder):
     """Autoencoder whose code is kept sparse by a penalty on its activity.
 
@@ -51,9 +53,7 @@ class SparseAutoencoder(BaseAutoencoder):
     sparsity_target : float, default=0.05
         The target mean activation ``rho`` of each code unit, in (0, 1); used
         by ``"kl"`` only.
-    hidden_layer_sizes : tuple of int, default=(100,)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
-        ``()`` makes both one linear layer.
+    {{hidden_layer_sizes}}
     activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
             "selu", "gelu", "silu", "softplus"}, default="relu"
         Hidden-layer activation. The code's activation is set by
@@ -68,66 +68,36 @@ class SparseAutoencoder(BaseAutoencoder):
         Minibatch size; ``"auto"`` is ``min(256, n_samples)``. The KL penalty
         estimates each unit's mean activation over a batch, so very small
         batches make it noisy.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty on the weight matrices.
-    shuffle : bool, default=True
-        Whether to shuffle samples every epoch.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss that resets the patience.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss stops
-        improving, and restore the weights of its best epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of ``tol`` before stopping.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the shuffling and the validation split. An int
-        gives identical results on the same machine and CPU; the global random
-        state of numpy and torch is left untouched.
-    verbose : bool, default=False
-        Print one line per epoch: train loss, validation loss, seconds.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimiser state.
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"mps"``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Arithmetic of the forward pass while training and predicting;
-        ``"bfloat16"`` runs it under bfloat16 autocast (see
-        :class:`AutoencoderTransformer`).
+    {{learning_rate_init}}
+    {{max_iter}}
+    {{alpha}}
+    {{shuffle}}
+    {{tol}}
+    {{early_stopping}}
+    {{validation_fraction}}
+    {{n_iter_no_change}}
+    {{random_state}}
+    {{verbose}}
+    {{warm_start}}
+    {{device}}
+    {{precision}}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` had string column names.
-    n_iter_ : int
-        Epochs run, over all fits of a warm-started or partially fitted model.
-    loss_curve_ : list of float
-        Training loss per epoch (all terms included).
+    {{n_features_in_}}
+    {{feature_names_in_}}
+    {{n_iter_}}
+    {{loss_curve_}}
     loss_terms_curve_ : dict of str to list of float
         Each term of the training loss per epoch: ``"reconstruction"`` and
         ``"sparsity"`` (already multiplied by ``sparsity_weight``).
-    best_loss_ : float
-        The lowest training loss reached.
-    validation_scores_ : list of float
-        Minus the validation loss per epoch; only with ``early_stopping``.
-    best_validation_score_ : float
-        The best of ``validation_scores_``; only with ``early_stopping``.
-    loss_ : skae.losses.Loss
-        The loss object used.
-    engine_ : skae._engine.TrainingEngine
-        The training state: module, optimiser, generator, history.
-    module_, encoder_, decoder_ : torch.nn.Module
-        The fitted network and its two halves.
-    device_ : str
-        The device actually used.
+    {{best_loss_}}
+    {{validation_scores_}}
+    {{best_validation_score_}}
+    {{loss_}}
+    {{engine_}}
+    {{module_, encoder_, decoder_}}
+    {{device_}}
 
     See Also
     --------

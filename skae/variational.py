@@ -9,12 +9,14 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import SEED_BOUND, BaseAutoencoder
+from ._docs import fill_doc
 
 # Bounds on the encoder's log-variance: exp stays finite and the KL gradient
 # (which grows like exp(log_variance)) stays moderate in early epochs.
 LOG_VARIANCE_MIN, LOG_VARIANCE_MAX = -10.0, 10.0
 
 
+@fill_doc
 class VariationalAutoencoder(BaseAutoencoder):
     """Variational autoencoder (VAE) with a Gaussian encoder and a standard normal prior.
 
@@ -43,9 +45,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         Dimension of the latent space, at most ``n_features``.
     beta : float, default=1.0
         Weight of the KL term; ``1`` is the evidence lower bound.
-    hidden_layer_sizes : tuple of int, default=(100,)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
-        ``()`` makes both one linear layer.
+    {{hidden_layer_sizes}}
     activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
             "selu", "gelu", "silu", "softplus"}, default="relu"
         Hidden-layer activation.
@@ -61,71 +61,47 @@ class VariationalAutoencoder(BaseAutoencoder):
         example with ``StandardScaler``), or use ``"binary_crossentropy"``
         for data in [0, 1]. Squared error on data of small variance lets the
         KL term win and the code ignore the input (posterior collapse).
-    batch_size : int or "auto", default="auto"
-        Minibatch size; ``"auto"`` is ``min(256, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty on the weight matrices.
-    shuffle : bool, default=True
-        Whether to shuffle samples every epoch.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss that resets the patience.
+    {{batch_size}}
+    {{learning_rate_init}}
+    {{max_iter}}
+    {{alpha}}
+    {{shuffle}}
+    {{tol}}
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its loss (a
         one-sample estimate of the negative lower bound) stops improving, and
         restore the weights of its best epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of ``tol`` before stopping.
+    {{validation_fraction}}
+    {{n_iter_no_change}}
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling, the validation split and the
         reparameterisation noise. An int gives identical results on the same
         machine and CPU; the global random state of numpy and torch is left
         untouched.
-    verbose : bool, default=False
-        Print one line per epoch: train loss, validation loss, seconds.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimiser state.
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:N"`` or ``"mps"``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Arithmetic of the forward pass while training and predicting;
-        ``"bfloat16"`` runs it under bfloat16 autocast (see
-        :class:`AutoencoderTransformer`).
+    {{verbose}}
+    {{warm_start}}
+    {{device}}
+    {{precision}}
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` had string column names.
-    n_iter_ : int
-        Epochs run, over all fits of a warm-started or partially fitted model.
+    {{n_features_in_}}
+    {{feature_names_in_}}
+    {{n_iter_}}
     loss_curve_ : list of float
         Training loss per epoch: the negative (beta-weighted) lower bound.
     loss_terms_curve_ : dict of str to list of float
         Its two terms per epoch: ``"reconstruction"`` (summed over features)
         and ``"kl"`` (already multiplied by ``beta``).
-    best_loss_ : float
-        The lowest training loss reached.
-    validation_scores_ : list of float
-        Minus the validation loss per epoch; only with ``early_stopping``.
-    best_validation_score_ : float
-        The best of ``validation_scores_``; only with ``early_stopping``.
-    loss_ : skae.losses.Loss
-        The loss object used.
-    engine_ : skae._engine.TrainingEngine
-        The training state: module, optimiser, generator, history.
+    {{best_loss_}}
+    {{validation_scores_}}
+    {{best_validation_score_}}
+    {{loss_}}
+    {{engine_}}
     module_, encoder_, decoder_ : torch.nn.Module
         The fitted network and its two halves; the encoder outputs
         ``2 * n_components`` values, the means then the log-variances.
-    device_ : str
-        The device actually used.
+    {{device_}}
 
     See Also
     --------

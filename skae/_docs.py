@@ -1,0 +1,132 @@
+"""Docstring entries that every skae autoencoder shares, written once.
+
+A class docstring names an entry by a line holding only ``{{name}}``;
+:func:`fill_doc` replaces it with the entry below at import, so ``help()``,
+numpydoc and Sphinx all see the whole docstring. An entry whose meaning
+differs in a variant is written out in that variant instead.
+"""
+
+import re
+import textwrap
+
+SHARED_ENTRIES = {
+    "n_components": """\
+n_components : int, default=2
+    Size of the latent code, at most ``n_features``.""",
+    "hidden_layer_sizes": """\
+hidden_layer_sizes : tuple of int, default=(100,)
+    Widths of the encoder's hidden layers; the decoder mirrors them.
+    ``()`` makes both one linear layer.""",
+    "activation": """\
+activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
+        "selu", "gelu", "silu", "softplus"}, default="relu"
+    Hidden-layer activation. The code itself is linear.""",
+    "loss": """\
+loss : str, Loss or callable, default="squared_error"
+    The reconstruction loss, i.e. the decoder's likelihood:
+    ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
+    ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
+    sigmoid output), an object from :mod:`skae.losses` such as
+    ``Huber(delta)``, ``Lp(p)`` or ``AbsoluteError() + SquaredError()``,
+    or a callable ``(x_hat, x) -> per-sample loss tensor``.""",
+    "batch_size": """\
+batch_size : int or "auto", default="auto"
+    Minibatch size; ``"auto"`` is ``min(256, n_samples)``.""",
+    "learning_rate_init": """\
+learning_rate_init : float, default=1e-3
+    Adam's step size.""",
+    "max_iter": """\
+max_iter : int, default=200
+    Maximum number of epochs.""",
+    "alpha": """\
+alpha : float, default=1e-4
+    L2 penalty on the weight matrices.""",
+    "shuffle": """\
+shuffle : bool, default=True
+    Whether to shuffle samples every epoch.""",
+    "tol": """\
+tol : float, default=1e-4
+    Minimum improvement of the monitored loss that resets the patience.""",
+    "early_stopping": """\
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the data, stop when its loss stops
+    improving, and restore the weights of its best epoch.""",
+    "validation_fraction": """\
+validation_fraction : float, default=0.1
+    Share of the data held out for early stopping.""",
+    "n_iter_no_change": """\
+n_iter_no_change : int, default=10
+    Epochs without an improvement of ``tol`` before stopping.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the weights, the shuffling and the validation split. An int
+    gives identical results on the same machine and CPU; the global random
+    state of numpy and torch is left untouched.""",
+    "verbose": """\
+verbose : bool, default=False
+    Print one line per epoch: train loss, validation loss, seconds.""",
+    "warm_start": """\
+warm_start : bool, default=False
+    Continue from the previous fit's weights and optimiser state.""",
+    "device": """\
+device : str, default="auto"
+    ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+    ``"cuda:N"`` or ``"mps"``.""",
+    "precision": """\
+precision : {"float32", "bfloat16"}, default="float32"
+    Arithmetic of the forward pass while training and predicting.
+    ``"bfloat16"`` runs it under bfloat16 autocast: matrix products in
+    bfloat16 (about twice as fast on recent GPUs), while weights, the
+    optimiser state and the outputs stay float32. Results then differ
+    from float32 by about bfloat16's precision (3 significant digits).""",
+    "n_features_in_": """\
+n_features_in_ : int
+    Number of features seen during fit.""",
+    "feature_names_in_": """\
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of features seen during fit, when ``X`` had string column names.""",
+    "n_iter_": """\
+n_iter_ : int
+    Epochs run, over all fits of a warm-started or partially fitted model.""",
+    "loss_curve_": """\
+loss_curve_ : list of float
+    Training loss per epoch (all terms included).""",
+    "loss_terms_curve_": """\
+loss_terms_curve_ : dict of str to list of float
+    Each term of the training loss per epoch (``"reconstruction"`` and
+    any penalty).""",
+    "best_loss_": """\
+best_loss_ : float
+    The lowest training loss reached.""",
+    "validation_scores_": """\
+validation_scores_ : list of float
+    Minus the validation loss per epoch; only with ``early_stopping``.""",
+    "best_validation_score_": """\
+best_validation_score_ : float
+    The best of ``validation_scores_``; only with ``early_stopping``.""",
+    "loss_": """\
+loss_ : skae.losses.Loss
+    The loss object used.""",
+    "engine_": """\
+engine_ : skae._engine.TrainingEngine
+    The training state: module, optimiser, generator, history.""",
+    "module_, encoder_, decoder_": """\
+module_, encoder_, decoder_ : torch.nn.Module
+    The fitted network and its two halves.""",
+    "device_": """\
+device_ : str
+    The device actually used.""",
+}
+
+_PLACEHOLDER = re.compile(r"^( *)\{\{(.+?)\}\}$", re.M)
+
+
+def fill_doc(cls):
+    """Class decorator: expand the ``{{name}}`` lines of ``cls.__doc__``."""
+
+    def expand(match):
+        indent, name = match.groups()
+        return textwrap.indent(SHARED_ENTRIES[name], indent)
+
+    cls.__doc__ = _PLACEHOLDER.sub(expand, cls.__doc__)
+    return cls
