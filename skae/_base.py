@@ -222,7 +222,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _train(self, X, incremental):
         engine = self.engine_
-        engine.precision = self.precision
+        engine.set_hyperparameters(
+            learning_rate=self.learning_rate_init, alpha=self.alpha, precision=self.precision
+        )
         X_train = training_tensor(X, engine.device)
         X_val = None
         early_stopping = self.early_stopping and not incremental

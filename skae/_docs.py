@@ -67,7 +67,8 @@ verbose : bool, default=False
     Print one line per epoch: train loss, validation loss, seconds.""",
     "warm_start": """\
 warm_start : bool, default=False
-    Continue from the previous fit's weights and optimiser state.""",
+    Continue from the previous fit's weights and Adam state, with the
+    current ``learning_rate_init`` and ``alpha``.""",
     "device": """\
 device : str, default="auto"
     ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,

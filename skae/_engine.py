@@ -160,6 +160,17 @@ class TrainingEngine:
         except (RuntimeError, ValueError):
             return torch.optim.Adam(groups, lr=self.learning_rate, foreach=True)
 
+    def set_hyperparameters(self, *, learning_rate, alpha, precision):
+        """Apply the estimator's current settings; Adam's moment estimates are kept.
+
+        A warm-started or partial fit continues the same optimiser, but with
+        the step size, weight decay and precision the estimator has now.
+        """
+        self.learning_rate, self.alpha, self.precision = learning_rate, alpha, precision
+        weights, others = self.optimizer.param_groups
+        weights["lr"] = others["lr"] = learning_rate
+        weights["weight_decay"] = alpha
+
     def _autocast(self):
         dtype = AUTOCAST_DTYPES[self.precision]
         if dtype is None:

@@ -315,6 +315,15 @@ def test_warm_start_continues_training(small_X):
     assert cold.n_iter_ == 5
 
 
+def test_continued_training_uses_the_current_learning_rate_and_alpha(small_X):
+    ae = AutoencoderTransformer(2, **FAST).partial_fit(small_X)
+    optimizer = ae.engine_.optimizer
+    ae.set_params(learning_rate_init=0.05, alpha=0.5).partial_fit(small_X)
+    assert ae.engine_.optimizer is optimizer  # Adam's moments are kept
+    assert [group["lr"] for group in optimizer.param_groups] == [0.05, 0.05]
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.5, 0.0]
+
+
 # -- persistence -----------------------------------------------------------
 
 
