@@ -146,10 +146,12 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
 
     An :class:`~skae.AutoencoderAnomalyDetector` trained chunk by chunk
     (:func:`fit_chunks`, ``partial_fit``, ``dask_ml.wrappers.Incremental``)
-    takes its per-feature error scales and its ``offset_`` from the last
-    chunk it saw. This function recomputes both from the whole stream with
-    the final model, as ``fit`` computes them from the whole training set:
-    the per-feature medians of the members' reconstruction errors, then the
+    takes its per-feature error scales, its residual covariance and its
+    ``offset_`` from the last chunk it saw. This function recomputes them
+    from the whole stream with the final model, as ``fit`` computes them
+    from the whole training set: the per-feature medians of the members'
+    reconstruction errors, the mean and shrunk covariance of the normalised
+    residuals (with ``distance="mahalanobis"``), then the
     ``100 * contamination`` percentile of the scores. Only the members'
     weights are kept; nothing is trained. It also re-thresholds a detector
     after a change of ``contamination``, or on data other than its training
@@ -179,7 +181,8 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
     Returns
     -------
     detector : AutoencoderAnomalyDetector
-        The same detector, with new ``error_scales_`` and ``offset_``.
+        The same detector, with new ``error_scales_``, residual statistics
+        and ``offset_``.
 
     Raises
     ------

@@ -107,13 +107,53 @@ def test_explanation_points_at_the_corrupted_feature(fitted_default):
         X[:, feature] += 2.0  # about the feature's range
         errors = detector.reconstruction_error_per_feature(X)
         assert isinstance(errors, np.ndarray) and errors.shape == X.shape
-        np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X))
         hits.append(errors.argmax(axis=1) == feature)
         assert np.median(errors[:, feature]) > 10 * np.median(clean_errors[:, feature])
     # The features are all functions of two latent variables, so a corrupted
     # one also moves the code and the others' reconstructions; the corrupted
     # feature must still stand out for nearly every sample.
     assert np.mean(hits) >= 0.9
+
+
+def test_mean_squared_distance_scores_the_mean_of_the_explanation():
+    X, _ = with_outliers()
+    detector = small_detector(distance="mean_squared").fit(X)
+    errors = detector.reconstruction_error_per_feature(X[:50])
+    np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X[:50]))
+    assert not hasattr(detector, "residual_precisions_")
+
+
+def correlated_residual_data(n_samples, random_state):
+    """One latent trend, and two features that share a noise the trend does not explain."""
+    rng = np.random.RandomState(random_state)
+    trend = rng.uniform(-1, 1, n_samples)
+    shared = 0.1 * rng.normal(size=n_samples)
+    X = np.column_stack(
+        [np.tanh(2 * trend), trend**2, np.sin(2 * trend), 0.5 * trend, 0.5 * trend + shared, 0.5 * trend + shared]
+    )
+    return X + 0.01 * rng.normal(size=X.shape)
+
+
+def test_mahalanobis_distance_flags_residuals_that_break_their_usual_correlation():
+    X_test = correlated_residual_data(100, random_state=1)
+    # Same per-feature error sizes; only the signs of the last two differ.
+    along, against = X_test.copy(), X_test.copy()
+    along[:, 4:] += 0.2
+    against[:, 4] += 0.2
+    against[:, 5] -= 0.2
+    X_pairs = np.vstack([along, against])
+    is_along = np.r_[np.ones(100), np.zeros(100)]
+    aucs, detectors = {}, {}
+    for distance in ("mahalanobis", "mean_squared"):
+        detector = AutoencoderAnomalyDetector(distance=distance, contamination=0.02, random_state=0)
+        detectors[distance] = detector.fit(correlated_residual_data(500, random_state=0))
+        aucs[distance] = roc_auc_score(is_along, detector.score_samples(X_pairs))
+    assert aucs["mahalanobis"] > 0.8
+    assert aucs["mean_squared"] < 0.65
+    (precision,) = detectors["mahalanobis"].residual_precisions_
+    assert precision.shape == (6, 6)
+    # The two noisy features' residuals go together, so their precision is negative.
+    assert precision[4, 5] < 0
 
 
 def test_explanation_is_a_dataframe_with_the_input_columns():
@@ -202,6 +242,8 @@ def test_bad_parameters_and_inputs():
         AutoencoderAnomalyDetector(trim_fraction=0.5).fit(X)
     with pytest.raises(InvalidParameterError, match="estimator"):
         AutoencoderAnomalyDetector(StandardScaler()).fit(X)
+    with pytest.raises(InvalidParameterError, match="distance"):
+        AutoencoderAnomalyDetector(distance="euclidean").fit(X)
     detector = small_detector().fit(X)
     with pytest.raises(ValueError, match="features"):
         detector.score_samples(X[:, :3])
