@@ -4,8 +4,9 @@ Anomaly detection with per-feature explanations
 ==================================================
 
 :class:`~skae.AutoencoderAnomalyDetector` fits an autoencoder to unlabeled
-data and scores each row by its reconstruction error. Rows unlike the bulk of
-the data reconstruct badly; ``contamination`` turns the scores into flags; and
+data and scores each row by how unusual its reconstruction residual is. Rows
+unlike the bulk of the data reconstruct badly; ``contamination`` turns the
+scores into flags; and
 the per-feature errors say which features made a row anomalous.
 
 We simulate readings of eight sensors driven by three hidden factors, so that
@@ -65,7 +66,7 @@ print(pd.Series(kind).value_counts())
 autoencoder = AutoencoderTransformer(n_components=3, hidden_layer_sizes=(64,), batch_size=64, max_iter=150)
 detector = AutoencoderAnomalyDetector(autoencoder, contamination=0.03, random_state=0).fit(X)
 flags = detector.predict(X) == -1
-anomaly_score = -detector.score_samples(X)  # the reconstruction error: higher is more anomalous
+anomaly_score = -detector.score_samples(X)  # distance of the residual: higher is more anomalous
 
 recall = {k: float(flags[kind == k].mean()) for k in ["spike", "broken correlation"]}
 print(f"flagged {flags.sum()} rows; precision {is_anomaly[flags].mean():.2f}")
@@ -109,7 +110,7 @@ bins = np.logspace(np.log10(anomaly_score.min()), np.log10(anomaly_score.max()),
 for k, color in [("normal", "C0"), ("spike", "C3"), ("broken correlation", "C1")]:
     ax.hist(anomaly_score[kind == k], bins=bins, color=color, alpha=0.7, label=k)
 ax.axvline(-detector.offset_, color="k", linestyle="--", label="threshold (contamination=0.03)")
-ax.set(xscale="log", yscale="log", xlabel="anomaly score (reconstruction error)", ylabel="rows")
+ax.set(xscale="log", yscale="log", xlabel="anomaly score (residual distance)", ylabel="rows")
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()

@@ -178,8 +178,9 @@ def build_parser():
         help="per-row anomaly scores, flags and the features that explain them",
         description=(
             "Fit an autoencoder anomaly detector and write one row per input row: "
-            "anomaly_score (the row's reconstruction error, each feature's relative to "
-            "its usual error; higher is more anomalous), is_anomaly (1 for the "
+            "anomaly_score (how far the row's reconstruction residual lies from the "
+            "training rows' residuals, a Mahalanobis distance; higher is more "
+            "anomalous), is_anomaly (1 for the "
             "contamination share of highest training scores) and, for flagged rows, "
             "top_features (the features with the largest share of the row's error). Without model options the detector's default autoencoder, "
             "sized to the data, is used; any model option builds an explicit one from "
