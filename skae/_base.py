@@ -19,6 +19,15 @@ from .losses import LOSSES, get_loss
 SEED_BOUND = np.iinfo(np.int32).max
 
 
+def forget_fit(estimator):
+    """Delete every fitted attribute (``name_``), leaving ``estimator`` unfitted.
+
+    Called when a fit fails, so that no half-fitted estimator is left behind.
+    """
+    for name in [name for name in vars(estimator) if name.endswith("_") and not name.startswith("__")]:
+        delattr(estimator, name)
+
+
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the skae autoencoders.
 
@@ -159,7 +168,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         fresh = not ((incremental or self.warm_start) and hasattr(self, "engine_"))
         if fresh:
-            self._forget_fit()
+            forget_fit(self)
         X = validate_data(
             self, X, reset=fresh, dtype=[np.float32, np.float64], ensure_min_samples=1
         )
@@ -174,7 +183,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self._train(X, incremental)
         except BaseException:
             # A failed fit leaves no half-fitted model behind.
-            self._forget_fit()
+            forget_fit(self)
             raise
         return self
 
@@ -271,10 +280,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _batch_size(self, n_samples):
         batch_size = 256 if self.batch_size == "auto" else self.batch_size
         return min(batch_size, n_samples)
-
-    def _forget_fit(self):
-        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
-            delattr(self, name)
 
     # -- hooks for variants ------------------------------------------------
 

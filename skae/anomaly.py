@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder
+from ._base import SEED_BOUND, BaseAutoencoder, forget_fit
 from .autoencoder import AutoencoderTransformer
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
@@ -263,12 +263,12 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        self._forget_fit()
+        forget_fit(self)
         try:
             return self._fit(X)
         except BaseException:
             # A failed fit leaves no half-fitted detector behind.
-            self._forget_fit()
+            forget_fit(self)
             raise
 
     def _fit(self, X):
@@ -364,7 +364,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             self._calibrate(X_scaled)
         except BaseException:
             # A member that failed forgot its fit: leave no half-fitted detector.
-            self._forget_fit()
+            forget_fit(self)
             raise
         return self
 
@@ -394,10 +394,6 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 "estimator must be a skae autoencoder (a subclass of BaseAutoencoder such as "
                 f"AutoencoderTransformer), got {type(self.estimator).__name__}."
             )
-
-    def _forget_fit(self):
-        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("__")]:
-            delattr(self, name)
 
     def _fit_members(self, estimators, X_scaled):
         with warnings.catch_warnings():
