@@ -56,6 +56,9 @@ class AutoencoderTransformer(BaseAutoencoder):
     sklearn.decomposition.PCA : The linear baseline this model generalises.
     DenoisingAutoencoder : Learns to undo corruption of its input.
     SparseAutoencoder : Penalises the code's activity; may be overcomplete.
+    ContractiveAutoencoder : Penalises the encoder's Jacobian.
+    VariationalAutoencoder : A probabilistic encoder and a generative decoder.
+    AutoencoderAnomalyDetector : Outlier detection by reconstruction error.
 
     Notes
     -----
