@@ -95,6 +95,10 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         Seeds every member (overriding the estimator's own
         ``random_state``). An int gives identical results on the same
         machine, without touching the global random state.
+    verbose : bool, default=False
+        Print one line per epoch of every member's training (train loss,
+        validation loss, seconds); ``False`` leaves an ``estimator``'s own
+        ``verbose`` as it is.
 
     Attributes
     ----------
@@ -226,6 +230,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         "trim_fraction": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="left")],
         "distance": [StrOptions({"mahalanobis", "mean_squared"})],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -238,6 +243,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         trim_fraction="auto",
         distance="mahalanobis",
         random_state=None,
+        verbose=False,
     ):
         self.estimator = estimator
         self.contamination = contamination
@@ -246,6 +252,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self.trim_fraction = trim_fraction
         self.distance = distance
         self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -426,7 +433,10 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
                 early_stopping=not incremental and n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
             )
-        return member.set_params(random_state=seed)
+        member.set_params(random_state=seed)
+        if self.verbose:
+            member.set_params(verbose=self.verbose)
+        return member
 
     @staticmethod
     def _error_scale(member, X_scaled):

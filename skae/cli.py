@@ -491,9 +491,8 @@ def fit_pipeline(pipeline, data, args, notes):
         described = f"{type(autoencoder).__name__} (n_components={autoencoder.n_components})"
         budget = f", up to {autoencoder.max_iter} epochs"
     else:
+        final.set_params(verbose=verbose)
         described, budget = "the detector's default autoencoder", ""
-        if args.verbose:
-            notes("Per-epoch progress needs an explicit model: add for example --model autoencoder.")
     notes(f"Fitting {described} on {data.shape[0]} rows x {data.shape[1]} columns{budget}...")
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):

@@ -263,3 +263,15 @@ def test_a_failed_fit_leaves_nothing_half_fitted():
     with pytest.raises(ValueError, match="loss became"):
         detector.fit(X[:, :5])
     assert not any(name.endswith("_") for name in vars(detector))
+
+
+def test_verbose_detector_reports_every_epoch_of_its_members(capsys):
+    X = np.random.RandomState(0).normal(size=(80, 4))
+    detector = AutoencoderAnomalyDetector(random_state=0, verbose=True).fit(X)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert all(line.startswith("Epoch ") for line in lines)
+    # Two fits (the second without the trimmed share), one line per epoch each;
+    # the member keeps the history of the second.
+    assert len(lines) > detector.estimators_[0].n_iter_ > 0
+    AutoencoderAnomalyDetector(random_state=0).fit(X)
+    assert capsys.readouterr().out == ""
