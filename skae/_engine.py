@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ._fastpath import PlainMLPGradient
+from ._optim import FlatAdam, independent_cpu_copy
 
 INFERENCE_BATCH_SIZE = 4096
 
@@ -97,16 +98,6 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
-def _to_cpu(value):
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu")
-    if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_cpu(item) for item in value)
-    return value
-
-
 class TrainingEngine:
     """Trains one torch module by minibatch Adam, and keeps its history.
 
@@ -147,18 +138,7 @@ class TrainingEngine:
         self.best_validation_score = -math.inf
 
     def _make_optimizer(self):
-        weights = [p for p in self.module.parameters() if p.ndim > 1]
-        others = [p for p in self.module.parameters() if p.ndim <= 1]
-        groups = [
-            {"params": weights, "weight_decay": self.alpha},
-            {"params": others, "weight_decay": 0.0},
-        ]
-        try:
-            # One fused kernel per step instead of several per parameter: the
-            # optimiser's per-batch overhead dominates small networks.
-            return torch.optim.Adam(groups, lr=self.learning_rate, fused=True)
-        except (RuntimeError, ValueError):
-            return torch.optim.Adam(groups, lr=self.learning_rate, foreach=True)
+        return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=self.alpha)
 
     def set_hyperparameters(self, *, learning_rate, alpha, precision):
         """Apply the estimator's current settings; Adam's moment estimates are kept.
@@ -167,9 +147,7 @@ class TrainingEngine:
         the step size, weight decay and precision the estimator has now.
         """
         self.learning_rate, self.alpha, self.precision = learning_rate, alpha, precision
-        weights, others = self.optimizer.param_groups
-        weights["lr"] = others["lr"] = learning_rate
-        weights["weight_decay"] = alpha
+        self.optimizer.learning_rate, self.optimizer.weight_decay = learning_rate, alpha
 
     def _autocast(self):
         dtype = AUTOCAST_DTYPES[self.precision]
@@ -208,6 +186,7 @@ class TrainingEngine:
         the engine compute gradients by hand where
         :class:`~skae._fastpath.PlainMLPGradient` supports the network.
         """
+        self.optimizer.attach_gradients()
         gradient = None
         if plain_loss is not None and AUTOCAST_DTYPES[self.precision] is None:
             gradient = PlainMLPGradient.for_module(self.module, plain_loss)
@@ -268,9 +247,11 @@ class TrainingEngine:
             batch = _to_device(batch, self.device)
             terms = self._step(batch, objective, corrupt, gradient)
             # Summed on the device; one synchronisation per epoch, not per batch.
-            weighted = torch.stack([value.detach() for value in terms.values()]) * batch.shape[0]
-            totals = weighted if totals is None else totals.add_(weighted)
-        return dict(zip(terms, (totals / n_samples).tolist()))
+            if totals is None:
+                totals = [torch.zeros((), device=self.device) for _ in terms]
+            for total, value in zip(totals, terms.values()):
+                total.add_(value.detach(), alpha=batch.shape[0])
+        return {name: total.item() / n_samples for name, total in zip(terms, totals)}
 
     def _step(self, batch, objective, corrupt, gradient=None):
         inputs = batch if corrupt is None else corrupt(batch, self.generator)
@@ -280,7 +261,7 @@ class TrainingEngine:
             with self._autocast():
                 terms = objective(self.module, inputs, batch)
                 loss = sum(terms.values())
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()
         self.optimizer.step()
         return terms
@@ -325,11 +306,11 @@ class TrainingEngine:
     # -- pickling ----------------------------------------------------------
 
     def __getstate__(self):
-        # Stored on the CPU so that a model trained on a GPU loads anywhere.
+        # Stored on the CPU so that a model trained on a GPU loads anywhere,
+        # with parameters of their own rather than views of the optimiser's buffer.
         state = self.__dict__.copy()
-        if self.device.type != "cpu":
-            state["module"] = copy.deepcopy(self.module).to("cpu")
-        state["optimizer"] = _to_cpu(self.optimizer.state_dict())
+        state["module"] = independent_cpu_copy(self.module)
+        state["optimizer"] = self.optimizer.state_dict()
         state["generator"] = (self.generator.device.type, self.generator.get_state())
         state["device"] = str(self.device)
         return state

@@ -1,0 +1,172 @@
+"""Adam over one flat buffer that holds all of a module's parameters.
+
+``torch.optim.Adam(fused=True)`` spends more time per step in Python
+(grouping tensors by device and dtype, looking up per-parameter state,
+incrementing one step counter per parameter) than in its kernel for networks
+of the size autoencoders usually have: about 110 us against 20 us for a
+(64, 256, 64, 16) network on two CPU cores. :class:`FlatAdam` moves every
+parameter into one contiguous buffer, weights first and then biases, and
+makes the parameters and their gradients views of it. A step is then one
+fused kernel over the weights and one over the biases.
+
+The update is ``torch.optim.Adam``'s, with L2 weight decay added to the
+gradient (not decoupled, as in AdamW) of the parameters with more than one
+dimension only, which is scikit-learn's ``alpha`` for the MLP.
+"""
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+# Devices with a fused Adam kernel; elsewhere the same update runs as a few
+# elementwise operations on the flat buffers.
+_FUSED_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def _is_weight(parameter):
+    return parameter.ndim > 1
+
+
+class FlatAdam:
+    """Adam whose state, like the parameters and gradients, is one flat tensor each.
+
+    Building it rebinds ``module``'s parameters: each keeps its identity but
+    its data becomes a view of :attr:`values`, and its ``.grad`` a view of
+    :attr:`gradients`. Move the module to its device first; ``module.to``
+    afterwards would undo the sharing.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Its parameters must share one device and dtype.
+    learning_rate : float
+        Adam's step size.
+    weight_decay : float
+        L2 penalty on the weights (parameters with ``ndim > 1``), added to
+        their gradient before the moments are updated.
+    betas : tuple of float, default=(0.9, 0.999)
+    eps : float, default=1e-8
+    """
+
+    def __init__(self, module, *, learning_rate, weight_decay, betas=(0.9, 0.999), eps=1e-8):
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.betas = betas
+        self.eps = eps
+        parameters = list(module.parameters())
+        if not parameters:
+            raise ValueError("The module has no parameters to optimise.")
+        if len({(p.device, p.dtype) for p in parameters}) != 1:
+            raise ValueError("FlatAdam needs all parameters on one device and of one dtype.")
+        self.parameters = [p for p in parameters if _is_weight(p)] + [p for p in parameters if not _is_weight(p)]
+        self.n_weight_values = sum(p.numel() for p in self.parameters if _is_weight(p))
+        first = parameters[0]
+        self.values = first.new_empty(sum(p.numel() for p in self.parameters))
+        self.gradients = torch.zeros_like(self.values)
+        self.exp_avg = torch.zeros_like(self.values)
+        self.exp_avg_sq = torch.zeros_like(self.values)
+        # A float tensor, as the fused kernels take it.
+        self.step_count = torch.zeros((), dtype=torch.float32, device=first.device)
+        with torch.no_grad():
+            offset = 0
+            for parameter in self.parameters:
+                view = self.values[offset : offset + parameter.numel()].view_as(parameter)
+                view.copy_(parameter)
+                parameter.data = view
+                offset += parameter.numel()
+        self.attach_gradients()
+        self._fused = hasattr(torch, "_fused_adam_") and first.device.type in _FUSED_DEVICE_TYPES
+
+    @property
+    def n_steps(self):
+        return int(self.step_count.item())
+
+    def attach_gradients(self):
+        """Make every parameter's ``.grad`` a view of :attr:`gradients` again.
+
+        Setting a ``.grad`` to None (``module.zero_grad()``) detaches it; the
+        engine calls this before training.
+        """
+        offset = 0
+        for parameter in self.parameters:
+            gradient = self.gradients[offset : offset + parameter.numel()].view_as(parameter)
+            if parameter.grad is None or parameter.grad.data_ptr() != gradient.data_ptr():
+                parameter.grad = gradient
+            offset += parameter.numel()
+
+    def zero_grad(self):
+        """Zero every gradient in one operation (autograd then accumulates in place)."""
+        self.gradients.zero_()
+
+    def _chunks(self):
+        """(values, gradients, exp_avg, exp_avg_sq, weight decay) for the weights, then the biases."""
+        split = self.n_weight_values
+        for part, weight_decay in ((slice(0, split), self.weight_decay), (slice(split, None), 0.0)):
+            tensors = (self.values[part], self.gradients[part], self.exp_avg[part], self.exp_avg_sq[part])
+            if tensors[0].numel():
+                yield (*tensors, weight_decay)
+
+    @torch.no_grad()
+    def step(self):
+        """One Adam update of every parameter from its current ``.grad``."""
+        self.step_count.add_(1)
+        beta1, beta2 = self.betas
+        for values, gradients, exp_avg, exp_avg_sq, weight_decay in self._chunks():
+            if self._fused:
+                torch._fused_adam_(
+                    [values], [gradients], [exp_avg], [exp_avg_sq], [], [self.step_count],
+                    amsgrad=False, lr=self.learning_rate, beta1=beta1, beta2=beta2,
+                    weight_decay=weight_decay, eps=self.eps, maximize=False,
+                    grad_scale=None, found_inf=None,
+                )  # fmt: skip
+            else:
+                self._unfused_step(values, gradients, exp_avg, exp_avg_sq, weight_decay)
+
+    def _unfused_step(self, values, gradients, exp_avg, exp_avg_sq, weight_decay):
+        beta1, beta2 = self.betas
+        step = self.step_count.item()
+        if weight_decay:
+            gradients = gradients.add(values, alpha=weight_decay)
+        exp_avg.lerp_(gradients, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(gradients, gradients, value=1 - beta2)
+        denominator = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(self.eps)
+        values.addcdiv_(exp_avg, denominator, value=-self.learning_rate / (1 - beta1**step))
+
+    # -- persistence ---------------------------------------------------------
+
+    def state_dict(self):
+        """The moments, the step count and the hyperparameters, on the CPU."""
+        return {
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+            "betas": self.betas,
+            "eps": self.eps,
+            "exp_avg": self.exp_avg.to("cpu", copy=True),
+            "exp_avg_sq": self.exp_avg_sq.to("cpu", copy=True),
+            "step_count": self.step_count.to("cpu", copy=True),
+        }
+
+    def load_state_dict(self, state):
+        self.learning_rate, self.weight_decay = state["learning_rate"], state["weight_decay"]
+        self.betas, self.eps = state["betas"], state["eps"]
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.step_count.copy_(state["step_count"])
+
+    def __getstate__(self):
+        raise TypeError("Pickle the TrainingEngine that owns a FlatAdam, not the FlatAdam itself.")
+
+
+def independent_cpu_copy(module):
+    """A deep copy of ``module`` on the CPU whose parameters share no storage.
+
+    Pickling a tensor writes its whole storage, so parameters that are views
+    of one flat buffer would each write all of it, and load as copies.
+    """
+    memo = {
+        id(parameter): nn.Parameter(parameter.detach().to("cpu", copy=True), parameter.requires_grad)
+        for parameter in module.parameters()
+    }
+    return copy.deepcopy(module, memo).to("cpu")
