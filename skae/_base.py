@@ -323,10 +323,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return terms
 
     def _encode(self, x):
-        return self.engine_.module.encoder(x)
+        return self.engine_.forward(self.engine_.module.encoder, x)
 
     def _decode(self, code):
-        return self.loss_.reconstruct(self.engine_.module.decoder(code))
+        return self.loss_.reconstruct(self.engine_.forward(self.engine_.module.decoder, code))
 
     def _reconstruct(self, x):
         return self._decode(self._encode(x))
@@ -409,16 +409,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        if X.dtype == np.float32:
+            # The network's own precision: the error is taken on the device
+            # batch by batch, and only the scores come back.
+            return self.engine_.predict(self._negative_mean_squared_error, X, np.float64)
         scores = np.empty(X.shape[0])
-        # Chunked, so no (n_samples, n_features) float64 array is ever built;
-        # the error itself is taken in float64, so a row's score does not
-        # depend on the batch it is computed in (float32 sums would).
+        # Float64 input is scored against itself, not its float32 rounding.
+        # Chunked, so no (n_samples, n_features) float64 array is ever built.
         for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
             chunk = X[start : start + INFERENCE_BATCH_SIZE]
             reconstruction = self.engine_.predict(self._reconstruct, chunk, np.float32)
             error = np.subtract(reconstruction, chunk, dtype=np.float64)
             scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
         return scores
+
+    def _negative_mean_squared_error(self, x):
+        # The reconstruction is a buffer of this batch or a fresh tensor (float()
+        # copies only bfloat16), so it is overwritten in place.
+        error = self._reconstruct(x).float().sub_(x).square_()
+        return error.sum(dim=1).div_(-x.shape[1])
 
     def score(self, X, y=None):
         """Minus the mean squared reconstruction error over ``X``.

@@ -76,10 +76,13 @@ device : str, default="auto"
     "precision": """\
 precision : {"float32", "bfloat16"}, default="float32"
     Arithmetic of the forward pass while training and predicting.
-    ``"bfloat16"`` runs it under bfloat16 autocast: matrix products in
-    bfloat16 (about twice as fast on recent GPUs), while weights, the
-    optimiser state and the outputs stay float32. Results then differ
-    from float32 by about bfloat16's precision (3 significant digits).""",
+    ``"bfloat16"`` runs matrix products and activations in bfloat16, as
+    autocast does, while weights, gradients, the optimiser state and the
+    outputs stay float32. It pays where the hardware multiplies bfloat16
+    natively: recent GPUs, and CPUs with AVX512-BF16 or AMX, where wide
+    data trains about 1.5 times as fast (see the benchmarks); elsewhere it
+    is slower. Results then differ from float32 by about bfloat16's
+    precision (3 significant digits).""",
     "n_features_in_": """\
 n_features_in_ : int
     Number of features seen during fit.""",

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._fastpath import PlainMLPGradient
+from ._fastpath import BufferedForward, PlainMLPGradient
 from ._optim import FlatAdam, independent_cpu_copy
 
 INFERENCE_BATCH_SIZE = 4096
@@ -136,6 +136,8 @@ class TrainingEngine:
         self.validation_scores = []
         self.best_loss = math.inf
         self.best_validation_score = -math.inf
+        # BufferedForward per submodule, alive during one predict call only.
+        self._buffered_forwards = None
 
     def _make_optimizer(self):
         return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=self.alpha)
@@ -188,8 +190,9 @@ class TrainingEngine:
         """
         self.optimizer.attach_gradients()
         gradient = None
-        if plain_loss is not None and AUTOCAST_DTYPES[self.precision] is None:
-            gradient = PlainMLPGradient.for_module(self.module, plain_loss)
+        if plain_loss is not None:
+            compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
+            gradient = PlainMLPGradient.for_module(self.module, plain_loss, compute_dtype)
         no_improvement = 0
         best_state = None
         stopped_early = False
@@ -290,18 +293,42 @@ class TrainingEngine:
         """Apply ``function`` to ``X`` in batches, without autograd; numpy out in ``dtype``.
 
         Each batch's result is written into one preallocated array, so peak
-        memory is the output plus one batch.
+        memory is the output plus one batch. ``function`` runs submodules
+        through :meth:`forward`, which reuses their buffers from batch to batch.
         """
         self.module.eval()
         result = None
-        with torch.inference_mode(), self._autocast():
-            for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
-                batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
-                output = function(batch).float().to("cpu").numpy()
-                if result is None:
-                    result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
-                result[start : start + output.shape[0]] = output
+        self._buffered_forwards = {}
+        try:
+            with torch.inference_mode(), self._autocast():
+                for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+                    batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
+                    output = function(batch)
+                    if output.dtype in (torch.bfloat16, torch.float16):
+                        output = output.float()  # autocast; numpy has no bfloat16
+                    output = output.to("cpu").numpy()
+                    if result is None:
+                        result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
+                    result[start : start + output.shape[0]] = output
+        finally:
+            self._buffered_forwards = None
         return result
+
+    def forward(self, submodule, x):
+        """``submodule(x)``; inside :meth:`predict`, through buffers kept between batches.
+
+        A plain float32 MLP then writes every layer's output into a buffer of
+        its own (see :class:`~skae._fastpath.BufferedForward`) rather than a
+        fresh allocation; the result is valid until the next batch. Other
+        modules, bfloat16 and calls outside ``predict`` run ``submodule(x)``.
+        """
+        if self._buffered_forwards is None or AUTOCAST_DTYPES[self.precision] is not None:
+            return submodule(x)
+        key = id(submodule)
+        if key not in self._buffered_forwards:
+            self._buffered_forwards[key] = BufferedForward.for_sequential(submodule)
+        buffered = self._buffered_forwards[key]
+        return submodule(x) if buffered is None else buffered(x)
 
     # -- pickling ----------------------------------------------------------
 

@@ -193,7 +193,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         return params
 
     def _posterior(self, encoder, inputs):
-        """Mean and clamped log-variance of ``q(z | x)``."""
+        """Mean and clamped log-variance of ``q(z | x)``; ``encoder`` is a callable."""
         mean, log_variance = encoder(inputs).chunk(2, dim=1)
         return mean, log_variance.clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
 
@@ -212,7 +212,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         return {"reconstruction": reconstruction, "kl": self.beta * kl}
 
     def _encode(self, x):
-        return self._posterior(self.engine_.module.encoder, x)[0]
+        engine = self.engine_
+        return self._posterior(lambda inputs: engine.forward(engine.module.encoder, inputs), x)[0]
 
     @validate_params(
         {"n_samples": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"]},

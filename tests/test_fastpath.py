@@ -12,7 +12,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
-from skae._fastpath import PlainMLPGradient
+from skae._fastpath import BufferedForward, PlainMLPGradient
 from skae._network import build_network
 from skae.losses import Huber, SquaredError
 
@@ -55,6 +55,29 @@ def test_plain_gradient_matches_autograd(activation, code_activation, rng):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_bfloat16_gradient_matches_autograd_under_autocast(rng):
+    network = build_network(0, n_features=40, n_components=4, hidden_layer_sizes=(32,), activation="relu")
+    target = torch.from_numpy(rng.normal(size=(64, 40)).astype(np.float32))
+    inputs = target + 0.3 * torch.from_numpy(rng.normal(size=(64, 40)).astype(np.float32))
+    network.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = network.decoder(network.encoder(inputs))
+    expected_loss = SquaredError().per_sample(output.float(), target).mean()
+    expected_loss.backward()
+    expected = [p.grad.clone() for p in network.parameters()]
+    weights = [p.detach().clone() for p in network.parameters()]
+
+    gradient = PlainMLPGradient.for_module(network, SquaredError(), torch.bfloat16)
+    loss = gradient(inputs, target)
+    # float32 where the optimiser reads them, bfloat16 arithmetic inside.
+    assert all(p.grad.dtype == torch.float32 for p in network.parameters())
+    assert all(torch.equal(p, w) for p, w in zip(network.parameters(), weights))
+    torch.testing.assert_close(loss, expected_loss.detach(), rtol=1e-2, atol=0)
+    for got, want in zip((p.grad for p in network.parameters()), expected):
+        # bfloat16 keeps 8 bits: compare at the scale of each gradient.
+        assert (got - want).abs().max() <= 0.03 * want.abs().max()
+
+
 def test_unsupported_networks_and_losses_get_no_fast_path():
     params = dict(n_features=6, n_components=2, hidden_layer_sizes=(4,))
     assert PlainMLPGradient.for_module(build_network(0, activation="relu", **params), Huber()) is None
@@ -88,7 +111,7 @@ def fast_path_calls(monkeypatch):
         (DenoisingAutoencoder(noise="masking", **TINY), True),
         (AutoencoderTransformer(loss="absolute_error", **TINY), False),
         (AutoencoderTransformer(activation="gelu", **TINY), False),
-        (AutoencoderTransformer(precision="bfloat16", **TINY), False),
+        (AutoencoderTransformer(precision="bfloat16", **TINY), True),
         (SparseAutoencoder(**TINY), False),
         (ContractiveAutoencoder(**TINY), False),
         (VariationalAutoencoder(**TINY), False),
@@ -106,7 +129,63 @@ def test_fit_with_the_fast_path_matches_autograd(Estimator, monkeypatch, rng):
     X = rng.normal(size=(300, 12)).astype(np.float32)
     params = dict(n_components=3, hidden_layer_sizes=(16, 8), batch_size=32, max_iter=5, random_state=0)
     fast = Estimator(**params).fit(X)
-    monkeypatch.setattr(PlainMLPGradient, "for_module", classmethod(lambda cls, module, loss: None))
+    monkeypatch.setattr(PlainMLPGradient, "for_module", classmethod(lambda cls, module, loss, compute_dtype=None: None))
     slow = Estimator(**params).fit(X)
     np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(fast.transform(X), slow.transform(X), rtol=1e-3, atol=1e-4)
+
+
+# -- inference through reused buffers ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        AutoencoderTransformer(activation="tanh", loss="binary_crossentropy", max_iter=2, random_state=0),
+        SparseAutoencoder(sparsity="kl", hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        VariationalAutoencoder(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__ + "-" + str(estimator.loss),
+)
+def test_buffered_inference_matches_the_modules(estimator, monkeypatch, rng):
+    # More rows than one inference batch, so the buffers are reused, and a
+    # last batch smaller than the first.
+    X = rng.uniform(size=(5000, 6)).astype(np.float32)
+    estimator.set_params(n_components=2).fit(X[:500])
+    buffered_calls = []
+    original = BufferedForward.__call__
+    monkeypatch.setattr(
+        BufferedForward, "__call__", lambda self, x: buffered_calls.append(len(x)) or original(self, x)
+    )
+    codes, reconstruction, scores = (
+        estimator.transform(X), estimator.inverse_transform(estimator.transform(X)), estimator.score_samples(X)
+    )  # fmt: skip
+    assert buffered_calls[:2] == [4096, 904]
+
+    module = estimator.module_
+    with torch.no_grad():
+        x = torch.from_numpy(X)
+        expected_codes = module.encoder(x)[:, :2]  # the VAE's encoder gives (mean, log-variance)
+        expected_reconstruction = estimator.loss_.reconstruct(module.decoder(torch.from_numpy(codes)))
+    np.testing.assert_allclose(codes, expected_codes.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reconstruction, expected_reconstruction.numpy(), rtol=1e-5, atol=1e-6)
+    # The float32 scores, taken on the device, agree with the float64 ones.
+    np.testing.assert_allclose(scores, estimator.score_samples(X.astype(np.float64)), rtol=1e-5)
+    assert scores.dtype == np.float64
+
+
+def test_buffered_forward_is_only_for_plain_float32_mlps():
+    params = dict(n_features=6, n_components=2, hidden_layer_sizes=(4,))
+    assert BufferedForward.for_sequential(build_network(0, activation="relu", **params).encoder) is not None
+    assert BufferedForward.for_sequential(build_network(0, activation="gelu", **params).encoder) is None
+    assert BufferedForward.for_sequential(build_network(0, activation="relu", **params).double().encoder) is None
+
+
+def test_modules_called_outside_predict_return_fresh_tensors(small_X):
+    # The buffers live only inside predict: the hooks give independent results elsewhere.
+    model = AutoencoderTransformer(2, **TINY).fit(small_X)
+    x = torch.from_numpy(small_X[:10].astype(np.float32))
+    with torch.no_grad():
+        first, second = model._encode(x), model._encode(2 * x)
+    assert not torch.equal(first, second)
