@@ -115,14 +115,19 @@ class FlatAdam:
         beta1, beta2 = self.betas
         for values, gradients, exp_avg, exp_avg_sq, weight_decay in self._chunks():
             if self._fused:
-                torch._fused_adam_(
-                    [values], [gradients], [exp_avg], [exp_avg_sq], [], [self.step_count],
-                    amsgrad=False, lr=self.learning_rate, beta1=beta1, beta2=beta2,
-                    weight_decay=weight_decay, eps=self.eps, maximize=False,
-                    grad_scale=None, found_inf=None,
-                )  # fmt: skip
-            else:
-                self._unfused_step(values, gradients, exp_avg, exp_avg_sq, weight_decay)
+                try:
+                    torch._fused_adam_(
+                        [values], [gradients], [exp_avg], [exp_avg_sq], [], [self.step_count],
+                        amsgrad=False, lr=self.learning_rate, beta1=beta1, beta2=beta2,
+                        weight_decay=weight_decay, eps=self.eps, maximize=False,
+                        grad_scale=None, found_inf=None,
+                    )  # fmt: skip
+                    continue
+                except RuntimeError:
+                    # No kernel for this device in this torch (CPU before 2.4):
+                    # it fails before writing anything.
+                    self._fused = False
+            self._unfused_step(values, gradients, exp_avg, exp_avg_sq, weight_decay)
 
     def _unfused_step(self, values, gradients, exp_avg, exp_avg_sq, weight_decay):
         beta1, beta2 = self.betas

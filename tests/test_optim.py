@@ -93,3 +93,20 @@ def test_mixed_devices_or_dtypes_are_refused():
     module[0].double()
     with pytest.raises(ValueError, match="one device and of one dtype"):
         FlatAdam(module, learning_rate=0.01, weight_decay=0.0)
+
+
+def test_a_device_without_the_fused_kernel_falls_back_to_the_same_update(monkeypatch):
+    reference = network()
+    adam = torch_adam(reference, 0.01, 0.1)
+    expected = train(reference, adam.step, adam.zero_grad)
+
+    def no_kernel(*args, **kwargs):
+        raise NotImplementedError("no fused Adam for this device")  # what torch raises
+
+    monkeypatch.setattr(torch, "_fused_adam_", no_kernel)
+    module = network()
+    flat = FlatAdam(module, learning_rate=0.01, weight_decay=0.1)
+    got = train(module, flat.step, flat.zero_grad)
+    assert not flat._fused
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
