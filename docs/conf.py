@@ -94,19 +94,6 @@ sphinx_gallery_conf = {
 }
 
 
-# Pages that other parts of the project may provide; linked only where present.
-OPTIONAL_USER_GUIDE_PAGES = ["/scaling"]
-OPTIONAL_PAGES_MARKER = "   optional-pages-go-here\n"
-
-
-def add_optional_pages(app, docname, source):
-    """Fill the user guide's toctree slot with the optional pages that exist."""
-    if docname != "user_guide/index":
-        return
-    present = [page for page in OPTIONAL_USER_GUIDE_PAGES if (DOCS / f"{page.lstrip('/')}.rst").exists()]
-    source[0] = source[0].replace(OPTIONAL_PAGES_MARKER, "".join(f"   {page}\n" for page in present))
-
-
 def write_cli_help(app):
     """The command line's help texts, included verbatim by cli.rst."""
     generated = DOCS / "generated"
@@ -189,7 +176,6 @@ def quote_attribute_names(app, what, name, obj, options, lines):
 def setup(app):
     # Before numpydoc (priority 500) parses the sections.
     app.connect("autodoc-process-docstring", quote_attribute_names, priority=400)
-    app.connect("source-read", add_optional_pages)
     app.connect("source-read", drop_unavailable_modules)
     app.connect("builder-inited", write_cli_help)
     app.connect("builder-inited", check_api_coverage)
