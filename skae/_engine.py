@@ -188,7 +188,7 @@ class TrainingEngine:
         the engine compute gradients by hand where
         :class:`~skae._fastpath.PlainMLPGradient` supports the network.
         """
-        self.optimizer.attach_gradients()
+        self.optimizer.attach()
         gradient = None
         if plain_loss is not None:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32

@@ -69,32 +69,33 @@ class FlatAdam:
         self.exp_avg_sq = torch.zeros_like(self.values)
         # A float tensor, as the fused kernels take it.
         self.step_count = torch.zeros((), dtype=torch.float32, device=first.device)
-        with torch.no_grad():
-            offset = 0
-            for parameter in self.parameters:
-                view = self.values[offset : offset + parameter.numel()].view_as(parameter)
-                view.copy_(parameter)
-                parameter.data = view
-                offset += parameter.numel()
-        self.attach_gradients()
+        self.attach()
         self._fused = hasattr(torch, "_fused_adam_") and first.device.type in _FUSED_DEVICE_TYPES
 
     @property
     def n_steps(self):
         return int(self.step_count.item())
 
-    def attach_gradients(self):
-        """Make every parameter's ``.grad`` a view of :attr:`gradients` again.
+    def attach(self):
+        """Make every parameter a view of :attr:`values` again, and its ``.grad`` of :attr:`gradients`.
 
-        Setting a ``.grad`` to None (``module.zero_grad()``) detaches it; the
-        engine calls this before training.
+        Whatever replaced a parameter's data or gradient (``module.to``,
+        ``load_state_dict(assign=True)``, ``module.zero_grad()``) would
+        otherwise leave the optimiser stepping buffers the module no longer
+        reads; current values are copied back in. The engine calls this
+        before training.
         """
         offset = 0
-        for parameter in self.parameters:
-            gradient = self.gradients[offset : offset + parameter.numel()].view_as(parameter)
-            if parameter.grad is None or parameter.grad.data_ptr() != gradient.data_ptr():
-                parameter.grad = gradient
-            offset += parameter.numel()
+        with torch.no_grad():
+            for parameter in self.parameters:
+                part = slice(offset, offset + parameter.numel())
+                value, gradient = self.values[part].view_as(parameter), self.gradients[part].view_as(parameter)
+                if parameter.data_ptr() != value.data_ptr() or parameter.device != value.device:
+                    value.copy_(parameter)
+                    parameter.data = value
+                if parameter.grad is None or parameter.grad.data_ptr() != gradient.data_ptr():
+                    parameter.grad = gradient
+                offset += parameter.numel()
 
     def zero_grad(self):
         """Zero every gradient in one operation (autograd then accumulates in place)."""

@@ -65,9 +65,15 @@ def test_parameters_and_gradients_stay_views_of_the_flat_buffers():
     assert flat.n_weight_values == sum(p.numel() for p in parameters if p.ndim > 1)
 
     module.zero_grad(set_to_none=True)
-    flat.attach_gradients()
+    replaced = parameters[1]
+    replaced.data = replaced.data.clone() + 1  # what module.to or load_state_dict(assign=True) do
+    flat.attach()
     assert all(p.grad is not None for p in parameters)
     assert {p.grad.data_ptr() - flat.gradients.data_ptr() for p in parameters} == offsets
+    # The new value was adopted into the buffer the optimiser steps.
+    assert replaced.detach().abs().min() > 0
+    flat.values.zero_()
+    assert torch.count_nonzero(replaced) == 0
 
 
 def test_a_pickled_model_writes_each_parameter_once():
