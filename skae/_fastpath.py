@@ -12,9 +12,10 @@ and their derivatives are taken from their outputs.
 The engine uses it only when it is exactly the model's objective: the
 estimator declares that its objective is the plain reconstruction loss (no
 penalty, no custom forward), and :meth:`PlainMLPGradient.for_module` accepts
-only networks and losses it reproduces. Everything else, and any precision
-other than float32, goes through autograd. The optimiser step is shared, so
-weight decay and Adam's state behave identically on both paths.
+only networks and losses it reproduces; with ``precision="bfloat16"`` it
+runs its products in bfloat16, as autocast would. Everything else goes
+through autograd. The optimiser step is shared, so weight decay and Adam's
+state behave identically on both paths.
 
 Inference has the same waste in another form: a module's forward allocates
 every layer's output afresh, and on the CPU an allocation of a few MiB is a
