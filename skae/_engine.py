@@ -116,8 +116,9 @@ class TrainingEngine:
         Seeds the engine's own generator, used for shuffling and for every
         random draw of the hooks (corruption, sampling).
     precision : {"float32", "bfloat16"}, default="float32"
-        ``"bfloat16"`` runs forward passes under bfloat16 autocast (matrix
-        products in bfloat16, weights and optimiser state in float32).
+        ``"bfloat16"`` runs matrix products in bfloat16 (under autocast, or
+        in the hand-written gradient's own bfloat16 pass); weights, gradients
+        and optimiser state stay float32.
     """
 
     def __init__(self, module, *, device, learning_rate, alpha, seed, precision="float32"):
