@@ -71,6 +71,14 @@ class FlatAdam:
         self.step_count = torch.zeros((), dtype=torch.float32, device=first.device)
         self.attach()
         self._fused = hasattr(torch, "_fused_adam_") and first.device.type in _FUSED_DEVICE_TYPES
+        # (values, gradients, exp_avg, exp_avg_sq) of everything, of the
+        # weights and of the biases: views made once, as slicing per step
+        # costs as much as the update of a small network.
+        buffers = (self.values, self.gradients, self.exp_avg, self.exp_avg_sq)
+        split = self.n_weight_values
+        self._all = buffers
+        self._weights = tuple(buffer[:split] for buffer in buffers)
+        self._biases = tuple(buffer[split:] for buffer in buffers)
 
     @property
     def n_steps(self):
@@ -101,20 +109,19 @@ class FlatAdam:
         """Zero every gradient in one operation (autograd then accumulates in place)."""
         self.gradients.zero_()
 
-    def _chunks(self):
-        """(values, gradients, exp_avg, exp_avg_sq, weight decay) for the weights, then the biases."""
-        split = self.n_weight_values
-        for part, weight_decay in ((slice(0, split), self.weight_decay), (slice(split, None), 0.0)):
-            tensors = (self.values[part], self.gradients[part], self.exp_avg[part], self.exp_avg_sq[part])
-            if tensors[0].numel():
-                yield (*tensors, weight_decay)
+    def _parts(self):
+        """The buffers to update and their weight decay: one part, or the weights and the biases."""
+        if not self.weight_decay or not self._biases[0].numel():
+            return [(self._all, self.weight_decay)]
+        return [(self._weights, self.weight_decay), (self._biases, 0.0)]
 
-    @torch.no_grad()
     def step(self):
         """One Adam update of every parameter from its current ``.grad``."""
+        # No torch.no_grad() needed: the flat buffers are plain tensors, not
+        # the parameters autograd tracks.
         self.step_count.add_(1)
         beta1, beta2 = self.betas
-        for values, gradients, exp_avg, exp_avg_sq, weight_decay in self._chunks():
+        for (values, gradients, exp_avg, exp_avg_sq), weight_decay in self._parts():
             if self._fused:
                 try:
                     torch._fused_adam_(
