@@ -9,6 +9,7 @@ those hooks.
 """
 
 import contextlib
+import contextvars
 import copy
 import math
 import time
@@ -27,6 +28,11 @@ INFERENCE_BATCH_SIZE = 4096
 DEVICE_DATA_FRACTION = 0.5
 
 AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+
+# The BufferedForward of each submodule, by id, during one predict call. A
+# context variable, so that threads predicting with one model at the same
+# time each have their own buffers.
+_INFERENCE_BUFFERS = contextvars.ContextVar("skae_inference_buffers", default=None)
 
 
 def resolve_device(device):
@@ -137,8 +143,6 @@ class TrainingEngine:
         self.validation_scores = []
         self.best_loss = math.inf
         self.best_validation_score = -math.inf
-        # BufferedForward per submodule, alive during one predict call only.
-        self._buffered_forwards = None
 
     def _make_optimizer(self):
         return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=self.alpha)
@@ -299,7 +303,7 @@ class TrainingEngine:
         """
         self.module.eval()
         result = None
-        self._buffered_forwards = {}
+        token = _INFERENCE_BUFFERS.set({})
         try:
             with torch.inference_mode(), self._autocast():
                 for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
@@ -312,7 +316,7 @@ class TrainingEngine:
                         result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
                     result[start : start + output.shape[0]] = output
         finally:
-            self._buffered_forwards = None
+            _INFERENCE_BUFFERS.reset(token)
         return result
 
     def forward(self, submodule, x):
@@ -323,12 +327,13 @@ class TrainingEngine:
         fresh allocation; the result is valid until the next batch. Other
         modules, bfloat16 and calls outside ``predict`` run ``submodule(x)``.
         """
-        if self._buffered_forwards is None or AUTOCAST_DTYPES[self.precision] is not None:
+        buffers = _INFERENCE_BUFFERS.get()
+        if buffers is None or AUTOCAST_DTYPES[self.precision] is not None:
             return submodule(x)
         key = id(submodule)
-        if key not in self._buffered_forwards:
-            self._buffered_forwards[key] = BufferedForward.for_sequential(submodule)
-        buffered = self._buffered_forwards[key]
+        if key not in buffers:
+            buffers[key] = BufferedForward.for_sequential(submodule)
+        buffered = buffers[key]
         return submodule(x) if buffered is None else buffered(x)
 
     # -- pickling ----------------------------------------------------------

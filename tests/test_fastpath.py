@@ -189,3 +189,16 @@ def test_modules_called_outside_predict_return_fresh_tensors(small_X):
     with torch.no_grad():
         first, second = model._encode(x), model._encode(2 * x)
     assert not torch.equal(first, second)
+
+
+def test_threads_predicting_with_one_model_do_not_share_buffers(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = AutoencoderTransformer(2, **TINY).fit(rng.normal(size=(200, 6)))
+    inputs = [rng.normal(size=(5000, 6)).astype(np.float32) * scale for scale in (1, 2, 3, 4)]
+    expected = [model.inverse_transform(model.transform(X)) for X in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            results = list(pool.map(lambda X: model.inverse_transform(model.transform(X)), inputs))
+            for got, want in zip(results, expected):
+                np.testing.assert_array_equal(got, want)
