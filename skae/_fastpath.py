@@ -23,6 +23,10 @@ fresh mapping whose pages fault in on first write. :class:`BufferedForward`
 writes each layer's output into a buffer kept from one batch to the next.
 """
 
+import operator
+from collections import namedtuple
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -35,16 +39,25 @@ _IN_PLACE = {
     nn.Tanh: torch.Tensor.tanh_,
     nn.Sigmoid: torch.Tensor.sigmoid_,
 }
+# For each, the operation bound to (grad, output) that overwrites grad with
+# the gradient before the activation.
 _BACKWARD_FROM_OUTPUT = {
     # relu(x) > 0 exactly where x > 0, so the output gives the mask.
-    nn.ReLU: lambda grad, output: torch.ops.aten.threshold_backward.grad_input(
-        grad, output, 0, grad_input=grad
+    nn.ReLU: lambda grad, output: partial(
+        torch.ops.aten.threshold_backward.grad_input, grad, output, 0, grad_input=grad
     ),
-    nn.Tanh: lambda grad, output: torch.ops.aten.tanh_backward.grad_input(grad, output, grad_input=grad),
-    nn.Sigmoid: lambda grad, output: torch.ops.aten.sigmoid_backward.grad_input(
-        grad, output, grad_input=grad
+    nn.Tanh: lambda grad, output: partial(torch.ops.aten.tanh_backward.grad_input, grad, output, grad_input=grad),
+    nn.Sigmoid: lambda grad, output: partial(
+        torch.ops.aten.sigmoid_backward.grad_input, grad, output, grad_input=grad
     ),
 }
+
+
+_Program = namedtuple(
+    "_Program",
+    "inputs first_bias first_weight_t first_output forward output error error_flat backward "
+    "first_gradient_t first_weight_gradient parameter_gradients",
+)
 
 
 def _layers(sequential):
@@ -129,7 +142,7 @@ class PlainMLPGradient:
         # transposed weights and every buffer view are made once, not per batch.
         self._weights_t = [weight.t() for weight in self._compute_parameters[0::2]]
         self._capacity = 0
-        self._views = {}
+        self._programs = {}
 
     @classmethod
     def for_module(cls, module, loss, compute_dtype=torch.float32):
@@ -148,8 +161,17 @@ class PlainMLPGradient:
                 return None
         return cls(layers, compute_dtype)
 
-    def _buffers_for(self, n_rows, like):
-        """Per-layer output and gradient buffers for a batch of ``n_rows``, and their views."""
+    def _program_for(self, n_rows, like, parameter_gradients):
+        """The operations of one call for a batch of ``n_rows``, bound to their buffers.
+
+        Everything but the inputs and the target is known in advance, so each
+        operation is bound once (a ``functools.partial`` over fixed tensors).
+        That halves the Python work of a call, about a tenth of a small
+        network's step.
+        """
+        program = self._programs.get(n_rows)
+        if program is not None and all(map(operator.is_, program.parameter_gradients, parameter_gradients)):
+            return program
         if n_rows > self._capacity:
             # Allocated for the largest batch seen; smaller batches use leading rows.
             compute_like = like.new_empty(0, dtype=self.compute_dtype)
@@ -161,15 +183,44 @@ class PlainMLPGradient:
                 self._inputs = compute_like.new_empty((n_rows, self.layers[0][0].in_features))
                 self._error = like.new_empty((n_rows, self.layers[-1][0].out_features))
             self._capacity = n_rows
-            self._views = {}
-        if n_rows not in self._views:
-            outputs = [buffer[:n_rows] for buffer in self._outputs]
-            gradients = [buffer[:n_rows] for buffer in self._gradients]
-            inputs = None if self._inputs is None else self._inputs[:n_rows]
-            self._views[n_rows] = (
-                outputs, gradients, [gradient.t() for gradient in gradients], inputs, self._error[:n_rows]
-            )  # fmt: skip
-        return self._views[n_rows]
+            self._programs = {}
+        outputs = [buffer[:n_rows] for buffer in self._outputs]
+        gradients = [buffer[:n_rows] for buffer in self._gradients]
+        error = self._error[:n_rows]
+        low_precision = self._inputs is not None
+        targets = self._compute_gradients if low_precision else parameter_gradients
+        weights, biases = self._compute_parameters[0::2], self._compute_parameters[1::2]
+        activations = [activation for _, activation in self.layers]
+
+        # Forward, keeping each layer's (activated) output; the first product,
+        # which reads the inputs, is made by the caller.
+        forward = []
+        for index, (activation, out) in enumerate(zip(activations, outputs)):
+            if index > 0:
+                forward.append(partial(torch.addmm, biases[index], outputs[index - 1], self._weights_t[index], out=out))
+            if activation is not None:
+                forward.append(partial(_IN_PLACE[activation], out))
+        # d mean((h - target)^2) / dh = 2 (h - target) / h.numel(), from the float32 error.
+        backward = [partial(torch.mul, error, 2.0 / error.numel(), out=gradients[-1])]
+        # Last layer first; the input of layer i is the output of i - 1. The
+        # first layer's weight gradient, which reads the inputs, is the caller's.
+        for index in range(len(self.layers) - 1, -1, -1):
+            if activations[index] is not None:
+                backward.append(_BACKWARD_FROM_OUTPUT[activations[index]](gradients[index], outputs[index]))
+            if index > 0:
+                backward.append(partial(torch.mm, gradients[index].t(), outputs[index - 1], out=targets[2 * index]))
+            backward.append(partial(torch.sum, gradients[index], 0, out=targets[2 * index + 1]))
+            if index > 0:
+                backward.append(partial(torch.mm, gradients[index], weights[index], out=gradients[index - 1]))
+        program = _Program(
+            inputs=None if not low_precision else self._inputs[:n_rows],
+            first_bias=biases[0], first_weight_t=self._weights_t[0], first_output=outputs[0], forward=forward,
+            output=outputs[-1], error=error, error_flat=error.view(-1), backward=backward,
+            first_gradient_t=gradients[0].t(), first_weight_gradient=targets[0],
+            parameter_gradients=list(parameter_gradients),
+        )  # fmt: skip
+        self._programs[n_rows] = program
+        return program
 
     def _gradient_buffers(self):
         for parameter in self._parameters:
@@ -178,38 +229,19 @@ class PlainMLPGradient:
         return [parameter.grad for parameter in self._parameters]
 
     def __call__(self, inputs, target):
-        outputs, gradients, gradients_t, compute_inputs, error = self._buffers_for(inputs.shape[0], inputs)
-        parameter_gradients = self._gradient_buffers()
-        low_precision = compute_inputs is not None
+        program = self._program_for(inputs.shape[0], inputs, self._gradient_buffers())
         with torch.no_grad():
-            if low_precision:
+            if program.inputs is not None:  # bfloat16: fresh copies of the weights and inputs
                 torch._foreach_copy_(self._compute_parameters, self._parameters)
-                inputs = compute_inputs.copy_(inputs)
-                gradient_targets = self._compute_gradients
-            else:
-                gradient_targets = parameter_gradients
-            weights, biases = self._compute_parameters[0::2], self._compute_parameters[1::2]
-            # Forward, keeping each layer's (activated) output.
-            h = inputs
-            for (_, activation), weight_t, bias, out in zip(self.layers, self._weights_t, biases, outputs):
-                h = torch.addmm(bias, h, weight_t, out=out)
-                if activation is not None:
-                    _IN_PLACE[activation](h)
-            # d mean((h - target)^2) / dh = 2 (h - target) / h.numel(); the error in float32.
-            torch.sub(h, target, out=error)
-            flat = error.view(-1)
-            loss = torch.dot(flat, flat).div_(flat.numel())
-            torch.mul(error, 2.0 / flat.numel(), out=gradients[-1])
-            # Backward, last layer first; the input of layer i is the output of i - 1.
-            for index in range(len(self.layers) - 1, -1, -1):
-                activation = self.layers[index][1]
-                if activation is not None:
-                    _BACKWARD_FROM_OUTPUT[activation](gradients[index], outputs[index])
-                layer_input = outputs[index - 1] if index > 0 else inputs
-                torch.mm(gradients_t[index], layer_input, out=gradient_targets[2 * index])
-                torch.sum(gradients[index], 0, out=gradient_targets[2 * index + 1])
-                if index > 0:
-                    torch.mm(gradients[index], weights[index], out=gradients[index - 1])
-            if low_precision:
-                torch._foreach_copy_(parameter_gradients, gradient_targets)
+                inputs = program.inputs.copy_(inputs)
+            torch.addmm(program.first_bias, inputs, program.first_weight_t, out=program.first_output)
+            for operation in program.forward:
+                operation()
+            torch.sub(program.output, target, out=program.error)
+            loss = torch.dot(program.error_flat, program.error_flat).div_(program.error_flat.numel())
+            for operation in program.backward:
+                operation()
+            torch.mm(program.first_gradient_t, inputs, out=program.first_weight_gradient)
+            if program.inputs is not None:
+                torch._foreach_copy_(program.parameter_gradients, self._compute_gradients)
         return loss
