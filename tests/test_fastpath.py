@@ -45,9 +45,11 @@ def test_plain_gradient_matches_autograd(activation, code_activation, rng):
     gradient = PlainMLPGradient.for_module(network, SquaredError())
     assert gradient is not None
     network.zero_grad(set_to_none=True)
-    # Twice, and a smaller batch in between: buffers are reused, grads overwritten.
+    # Twice, and a smaller batch in between: buffers are reused, grads
+    # overwritten; gradients set to None in between are made again.
     gradient(inputs, target)
     gradient(inputs[:5], target[:5])
+    network.zero_grad(set_to_none=True)
     loss = gradient(inputs, target)
 
     torch.testing.assert_close(loss, expected_loss, rtol=1e-5, atol=1e-7)
