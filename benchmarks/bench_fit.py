@@ -450,10 +450,15 @@ def main():
 
     shapes = QUICK_SHAPES if args.quick else SHAPES
     names = available_contenders(args.device, args.only)
+    import skae
+
     print(
         f"# torch {torch.__version__}, device {args.device}, threads {args.threads}, "
         f"epochs {args.epochs}, batch {BATCH_SIZE}, repeats {args.repeats}"
     )
+    # The script's folder, not the checkout, is on sys.path: an installed
+    # copy of skae is what runs, so say which.
+    print(f"# skae {skae.__version__} from {os.path.dirname(skae.__file__)}")
     for shape_name in args.shapes:
         n_samples, n_features = shapes[shape_name]
         if args.rss_only:
