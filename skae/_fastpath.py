@@ -53,6 +53,10 @@ _BACKWARD_FROM_OUTPUT = {
 }
 
 
+# What PlainMLPGradient runs for one batch size: the operations bound to
+# their buffers (forward, backward), and the tensors of the few operations
+# that read the inputs or the target, which change with every call. inputs
+# is the bfloat16 copy of the inputs, or None in float32.
 _Program = namedtuple(
     "_Program",
     "inputs first_bias first_weight_t first_output forward output error error_flat backward "

@@ -3,11 +3,12 @@
 ``torch.optim.Adam(fused=True)`` spends more time per step in Python
 (grouping tensors by device and dtype, looking up per-parameter state,
 incrementing one step counter per parameter) than in its kernel for networks
-of the size autoencoders usually have: about 110 us against 20 us for a
-(64, 256, 64, 16) network on two CPU cores. :class:`FlatAdam` moves every
-parameter into one contiguous buffer, weights first and then biases, and
-makes the parameters and their gradients views of it. A step is then one
-fused kernel over the weights and one over the biases.
+of the size autoencoders usually have: a step of a (64, 256, 64, 16)
+network took 135 us with it against 22 us with :class:`FlatAdam` on two CPU
+cores. :class:`FlatAdam` moves every parameter into one contiguous buffer,
+weights first and then biases, and makes the parameters and their gradients
+views of it. A step is then one fused kernel over the weights and one over
+the biases, or one over everything when there is no weight decay.
 
 The update is ``torch.optim.Adam``'s, with L2 weight decay added to the
 gradient (not decoupled, as in AdamW) of the parameters with more than one
