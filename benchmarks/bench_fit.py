@@ -1,8 +1,14 @@
 """Time skae's fit and inference against hand-written torch and other libraries.
 
-Every contender trains the same network (hidden (256, 64), 16 components,
-ReLU, squared error, Adam at 1e-3, no weight decay, batch 256, shuffled every
-epoch) for the same number of epochs on the same data. Timings are taken in
+Two comparisons per data shape.
+
+**Fixed settings** (the like-for-like speed comparison). Every contender
+trains the same network (hidden (256, 64), 16 components, ReLU, squared
+error, Adam at 1e-3, no weight decay, batch 256, shuffled every epoch) for the
+same fixed number of epochs (``--epochs``) on the same data. To get there
+every contender, skae included, runs with non-default settings (skae's own
+defaults are a smaller network, weight decay and a stopping rule): only then
+do all of them do the same work, so their times compare. Timings are taken in
 one process, interleaved (one run of every contender per round), so a busy
 machine slows all of them alike; the report gives medians and each median as
 a ratio to the minimal eager loop. Peak RSS is measured for each contender in
@@ -29,6 +35,31 @@ Contenders (fit):
 The final loss printed for each is the mean squared reconstruction error on
 the training data after training, computed outside the timed region.
 
+**Defaults** (what a user who sets nothing gets, and what it costs):
+
+- ``skae_defaults``: ``AutoencoderTransformer(n_components=16,
+  random_state=0)`` with nothing else set: its own hidden sizes, batch size,
+  ``alpha``, stopping rule and ``max_iter``, timed over its whole fit (PCA
+  initialisation included). Reported: the epochs it ran (``n_iter_``), its
+  time and time per epoch, its final training MSE, and how the epoch time
+  drifts over the fit: the last epoch's time over the first's and over the
+  median of the first three (the first may include warm-up). The per-epoch
+  times come from fitting with ``verbose=True`` (stdout captured and parsed),
+  the only setting changed.
+- ``eager_decay``: the minimal eager loop on the network of
+  ``skae_defaults`` (its hidden sizes and activation, read from
+  ``AutoencoderTransformer()``; skae's extra linear paths aside), its batch
+  size and learning rate, for exactly the epochs ``skae_defaults`` ran, with
+  the weight decay that matches skae's ``alpha`` in scikit-learn's meaning:
+  scikit-learn's MLP adds ``alpha / (2 * batch_size) * ||W||^2`` to each batch
+  loss (weights only, not biases), a gradient of ``alpha * W / batch_size``,
+  so Adam gets ``weight_decay=alpha / batch_size`` on the weights and 0 on the
+  biases. ``skae_defaults``' time over ``eager_decay``'s is the cost of skae
+  at its defaults against the same work written by hand.
+
+The epoch times are as the verbose lines print them (rounded there). With
+``--quick`` this comparison runs once, on the first quarter of the rows.
+
 Inference: ``transform``, ``inverse_transform`` and ``score_samples`` of the
 wide data against a raw ``torch.inference_mode`` forward pass of the same
 fitted modules over the same batch size.
@@ -36,8 +67,9 @@ fitted modules over the same batch size.
 Usage::
 
     python benchmarks/bench_fit.py                  # full run (slow)
-    python benchmarks/bench_fit.py --quick          # small sizes, 2 repeats
+    python benchmarks/bench_fit.py --quick          # small sizes, 2 repeats (defaults: 1)
     python benchmarks/bench_fit.py --device cuda    # the same on a GPU
+    python benchmarks/bench_fit.py --no-defaults    # fixed settings only
 
 Threads default to 1 (``--threads``): on a shared machine more threads make
 timings noisier, and every contender gets the same number.
@@ -45,6 +77,7 @@ timings noisier, and every contender gets the same number.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -60,6 +93,8 @@ BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
 SHAPES = {"wide": (20000, 784), "narrow": (100000, 64)}
 QUICK_SHAPES = {"wide": (4000, 784), "narrow": (20000, 64)}
+# --quick runs the defaults comparison once, on the first quarter of the rows.
+QUICK_DEFAULTS_DIVISOR = 4
 
 
 def make_data(n_samples, n_features, seed=0):
@@ -75,16 +110,18 @@ def make_data(n_samples, n_features, seed=0):
 # -- the contenders -------------------------------------------------------
 
 
-def torch_network(n_features):
+def torch_network(n_features, hidden=HIDDEN, activation=None):
+    """Encoder and decoder as one ``Sequential``; ``activation`` builds a module (default ReLU)."""
     from torch import nn
 
-    sizes = [n_features, *HIDDEN, N_COMPONENTS, *reversed(HIDDEN), n_features]
+    activation = activation or nn.ReLU
+    sizes = [n_features, *hidden, N_COMPONENTS, *reversed(hidden), n_features]
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         # Activations between layers, none on the code or the output.
-        if i not in (len(HIDDEN), len(sizes) - 2):
-            layers.append(nn.ReLU())
+        if i not in (len(hidden), len(sizes) - 2):
+            layers.append(activation())
     return nn.Sequential(*layers)
 
 
@@ -95,18 +132,40 @@ def mse_of(predict, X):
         return float(np.mean((np.asarray(predict(X), dtype=np.float64) - X) ** 2))
 
 
-def fit_eager(X, epochs, device, fused=False):
+def fit_eager(
+    X,
+    epochs,
+    device,
+    fused=False,
+    hidden=HIDDEN,
+    activation=None,
+    batch_size=BATCH_SIZE,
+    lr=LEARNING_RATE,
+    weight_decay=0.0,
+):
+    """The minimal loop, by default on the fixed network and settings.
+
+    With ``weight_decay``, Adam decays the weights only (a parameter group of
+    their own), not the biases.
+    """
     import torch
 
     torch.manual_seed(0)
-    model = torch_network(X.shape[1]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, fused=fused or None)
+    model = torch_network(X.shape[1], hidden, activation).to(device)
+    if weight_decay:
+        parameters = [
+            {"params": [p for name, p in model.named_parameters() if name.endswith("weight")]},
+            {"params": [p for name, p in model.named_parameters() if not name.endswith("weight")], "weight_decay": 0.0},
+        ]
+    else:
+        parameters = model.parameters()
+    optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused or None)
     data = torch.from_numpy(X).to(device)
     n_samples = data.shape[0]
     for _ in range(epochs):
         order = torch.randperm(n_samples, device=device)
-        for start in range(0, n_samples, BATCH_SIZE):
-            batch = data[order[start : start + BATCH_SIZE]]
+        for start in range(0, n_samples, batch_size):
+            batch = data[order[start : start + batch_size]]
             loss = ((model(batch) - batch) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -261,6 +320,134 @@ def _synchronize(device):
 
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
+
+
+# -- skae at its defaults ---------------------------------------------------
+
+
+def fit_skae_defaults(X):
+    """``AutoencoderTransformer`` with nothing set but the components and the seed.
+
+    ``verbose=True`` (the one other setting) prints a line per epoch; they are
+    captured and returned with the fitted model.
+    """
+    import contextlib
+    import io
+
+    from skae import AutoencoderTransformer
+
+    model = AutoencoderTransformer(n_components=N_COMPONENTS, random_state=0, verbose=True)
+    printed = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    return model, printed.getvalue()
+
+
+def epoch_seconds(printed):
+    """Per-epoch times from skae's verbose lines ``Epoch N: train loss X, ... 0.12 s``."""
+    seconds = []
+    for line in printed.splitlines():
+        line = line.strip()
+        if line.startswith("Epoch ") and line.endswith(" s"):
+            # The time is the last number on the line, before " s".
+            seconds.append(float(line[: -len(" s")].split()[-1]))
+    return seconds
+
+
+def epoch_drift(seconds):
+    """First, median and last epoch time; the last over the first and over the median of the first three."""
+    if not seconds:
+        return {key: math.nan for key in ("first", "median", "last", "last/first", "last/first3")}
+
+    def over(numerator, denominator):  # printed times are rounded and may read 0.00
+        return numerator / denominator if denominator > 0 else math.nan
+
+    return {
+        "first": seconds[0],
+        "median": statistics.median(seconds),
+        "last": seconds[-1],
+        "last/first": over(seconds[-1], seconds[0]),
+        "last/first3": over(seconds[-1], statistics.median(seconds[:3])),
+    }
+
+
+def default_settings(n_samples):
+    """What ``eager_decay`` needs to do ``skae_defaults``' work: network, batch, learning rate, decay."""
+    from skae import AutoencoderTransformer
+    from skae._network import ACTIVATIONS
+
+    defaults = AutoencoderTransformer()
+    hidden = defaults.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    # The rule behind batch_size="auto" lives in this private method.
+    batch_size = defaults._batch_size(n_samples)
+    return {
+        "hidden": hidden,
+        "activation": ACTIVATIONS[defaults.activation],
+        "batch_size": batch_size,
+        "lr": defaults.learning_rate_init,
+        # scikit-learn's L2 term alpha / (2 * batch) * ||W||^2 has gradient
+        # alpha * W / batch: Adam's weight_decay adds weight_decay * W.
+        "weight_decay": defaults.alpha / batch_size,
+    }
+
+
+def compare_defaults(shape_name, X, repeats, args):
+    """Time ``skae_defaults`` against ``eager_decay`` (same network, epochs and decay), interleaved."""
+    from skae import AutoencoderTransformer
+
+    settings = default_settings(X.shape[0])
+    # Warm-up: first-call initialisation of both, on a slice and one epoch.
+    warm_up = X[: 2 * settings["batch_size"]]
+    fit_eager(warm_up, 1, args.device, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AutoencoderTransformer(N_COMPONENTS, max_iter=1, random_state=0).fit(warm_up)
+    times = {"skae_defaults": [], "eager_decay": []}
+    epochs, device, drifts, losses = None, args.device, [], {}
+    for _ in range(repeats):
+        seconds, (model, printed) = timed(lambda: fit_skae_defaults(X), device)
+        times["skae_defaults"].append(seconds)
+        per_epoch = epoch_seconds(printed)
+        if len(per_epoch) != model.n_iter_:
+            print(f"# parsed {len(per_epoch)} epoch lines from the verbose output, expected {model.n_iter_}")
+        drifts.append(epoch_drift(per_epoch))
+        if epochs is None:
+            epochs = model.n_iter_
+            # skae picks its device itself (device="auto"); the loop follows it.
+            device = str(next(model.encoder_.parameters()).device)
+            if device != args.device:
+                print(f"# skae_defaults ran on {device}, not --device {args.device}; eager_decay follows it")
+            losses["skae_defaults"] = mse_of(lambda X: model.inverse_transform(model.transform(X)), X)
+        elif model.n_iter_ != epochs:
+            print(f"# skae_defaults ran {model.n_iter_} epochs this round, {epochs} in the first")
+        seconds, predict = timed(lambda: fit_eager(X, epochs, device, **settings), device)
+        times["eager_decay"].append(seconds)
+        losses.setdefault("eager_decay", mse_of(predict, X))
+
+    n_samples, n_features = X.shape
+    report(f"defaults {shape_name} {n_samples}x{n_features}", times, "eager_decay")
+    skae_median = statistics.median(times["skae_defaults"])
+    print(
+        f"skae_defaults: {epochs} epochs (max_iter {model.max_iter}), hidden {settings['hidden']}, "
+        f"batch {settings['batch_size']}, eager_decay weight_decay {settings['weight_decay']:.3g}"
+    )
+    print(
+        f"time per epoch (median fit / epochs): skae_defaults {skae_median / epochs:.4f} s, "
+        f"eager_decay {statistics.median(times['eager_decay']) / epochs:.4f} s"
+    )
+    drift = {key: statistics.median(run[key] for run in drifts) for key in drifts[0]}
+    print(
+        f"skae_defaults epoch times as printed by verbose=True, medians over runs: first {drift['first']:.3f} s, "
+        f"median {drift['median']:.3f} s, last {drift['last']:.3f} s"
+    )
+    print(f"last epoch / first epoch {drift['last/first']:.2f}, last / median of first 3 {drift['last/first3']:.2f}")
+    print("final training MSE: " + ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items()))
+    print(
+        "skae at its defaults over the eager loop with matching weight decay, same epochs and network: "
+        f"{skae_median / statistics.median(times['eager_decay']):.2f}"
+    )
 
 
 # -- inference ------------------------------------------------------------
@@ -418,15 +605,40 @@ def report(title, times, baseline):
         )
 
 
+def compare_fixed(shape_name, X, names, args):
+    """Time the fixed-setting contenders ``names`` on ``X``, interleaved."""
+    for name in names:  # warm-up: imports, first-call initialisation
+        FIT_CONTENDERS[name](X[: 2 * BATCH_SIZE], 1, args.device)
+    times = {name: [] for name in names}
+    losses = {}
+    for _ in range(args.repeats):
+        for name in names:
+            seconds, predict = timed(lambda: FIT_CONTENDERS[name](X, args.epochs, args.device), args.device)
+            times[name].append(seconds)
+            if predict is not None and name not in losses:
+                losses[name] = mse_of(predict, X)
+    n_samples, n_features = X.shape
+    baseline = "eager" if "eager" in times else names[0]
+    report(f"fit {shape_name} {n_samples}x{n_features}", times, baseline)
+    print("final training MSE: " + ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads for every contender")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="small shapes, 2 repeats, 2 epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="small shapes, 2 repeats, 2 epochs; defaults: 1 run on 1/4 of the rows"
+    )
     parser.add_argument("--shapes", nargs="*", choices=list(SHAPES), default=list(SHAPES))
-    parser.add_argument("--only", nargs="*", help="fit contenders to run (default: all available)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        help="fit contenders to run (default: all available); skae_defaults for the defaults comparison",
+    )
+    parser.add_argument("--no-defaults", action="store_true", help="skip skae_defaults against eager_decay")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS children")
     parser.add_argument("--rss-only", action="store_true", help="only the peak RSS children, no timings")
     parser.add_argument("--no-inference", action="store_true")
@@ -450,6 +662,7 @@ def main():
 
     shapes = QUICK_SHAPES if args.quick else SHAPES
     names = available_contenders(args.device, args.only)
+    run_defaults = not args.no_defaults and (not args.only or "skae_defaults" in args.only)
     import skae
 
     print(
@@ -466,20 +679,15 @@ def main():
             _print_peak_rss(names, n_samples, n_features, args)
             continue
         X = make_data(n_samples, n_features)
-        for name in names:  # warm-up: imports, first-call initialisation
-            FIT_CONTENDERS[name](X[: 2 * BATCH_SIZE], 1, args.device)
-        times = {name: [] for name in names}
-        losses = {}
-        for _ in range(args.repeats):
-            for name in names:
-                seconds, predict = timed(lambda: FIT_CONTENDERS[name](X, args.epochs, args.device), args.device)
-                times[name].append(seconds)
-                if predict is not None and name not in losses:
-                    losses[name] = mse_of(predict, X)
-        report(f"fit {shape_name} {n_samples}x{n_features}", times, "eager")
-        print("final training MSE: " + ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items()))
-        if not args.no_rss:
-            _print_peak_rss(names, n_samples, n_features, args)
+        if names:
+            compare_fixed(shape_name, X, names, args)
+            if not args.no_rss:
+                _print_peak_rss(names, n_samples, n_features, args)
+        if run_defaults:
+            if args.quick:  # 200 epochs or so at the defaults: fewer rows, one run
+                compare_defaults(shape_name, X[: n_samples // QUICK_DEFAULTS_DIVISOR], 1, args)
+            else:
+                compare_defaults(shape_name, X, args.repeats, args)
 
     if not args.no_inference and not args.rss_only:
         n_samples, n_features = shapes["wide"]

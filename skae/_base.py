@@ -17,6 +17,9 @@ from ._network import ACTIVATIONS, build_network
 from .losses import LOSSES, get_loss
 
 SEED_BOUND = np.iinfo(np.int32).max
+# batch_size="auto": n_samples // AUTO_BATCHES_PER_EPOCH rows, clipped to the range.
+AUTO_BATCHES_PER_EPOCH = 40
+AUTO_BATCH_SIZE_RANGE = (32, 256)
 
 
 def forget_fit(estimator):
@@ -70,6 +73,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "warm_start": ["boolean"],
         "device": [str, torch.device],
         "precision": [StrOptions(set(AUTOCAST_DTYPES))],
+        "init": [StrOptions({"pca", "random"})],
     }
 
     def __init__(
@@ -82,7 +86,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        alpha=1e-4,
+        alpha=0.1,
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -93,6 +97,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         warm_start=False,
         device="auto",
         precision="float32",
+        init="pca",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -112,6 +117,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.warm_start = warm_start
         self.device = device
         self.precision = precision
+        self.init = init
 
     # -- fitting -----------------------------------------------------------
 
@@ -239,6 +245,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
             X_train, X_val = self._validation_split(X_train)
+        if engine.n_iter == 0 and self._starts_at_pca():
+            engine.module.initialize_as_pca(X_train.to(engine.device))
         stopped_early = engine.run(
             X_train,
             objective=self._objective,
@@ -266,6 +274,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ConvergenceWarning,
             )
 
+    def _starts_at_pca(self):
+        """Whether a new model starts from PCA: ``init="pca"`` and a decoder that outputs the reconstruction.
+
+        A decoder that outputs logits (cross-entropy) starts at random.
+        """
+        return self.init == "pca" and self.loss_.output_activation == "identity"
+
     def _validation_split(self, X):
         n_samples = X.shape[0]
         n_val = max(1, round(self.validation_fraction * n_samples))
@@ -278,7 +293,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return X[order[n_val:]], X[order[:n_val]]
 
     def _batch_size(self, n_samples):
-        batch_size = 256 if self.batch_size == "auto" else self.batch_size
+        if self.batch_size == "auto":
+            # Enough steps per epoch on small data, full-width batches on large data.
+            batch_size = int(np.clip(n_samples // AUTO_BATCHES_PER_EPOCH, *AUTO_BATCH_SIZE_RANGE))
+        else:
+            batch_size = self.batch_size
         return min(batch_size, n_samples)
 
     # -- hooks for variants ------------------------------------------------
@@ -293,6 +312,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             "n_components": self.n_components,
             "hidden_layer_sizes": hidden,
             "activation": self.activation,
+            "linear_path": self.init == "pca",
         }
 
     def _plain_reconstruction_loss(self):

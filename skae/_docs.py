@@ -31,7 +31,9 @@ loss : str, Loss or callable, default="squared_error"
     or a callable ``(x_hat, x) -> per-sample loss tensor``.""",
     "batch_size": """\
 batch_size : int or "auto", default="auto"
-    Minibatch size; ``"auto"`` is ``min(256, n_samples)``.""",
+    Minibatch size; ``"auto"`` is ``n_samples // 40`` clipped to [32, 256]
+    (and at most ``n_samples``), so that small data sets get enough Adam
+    steps per epoch and large ones full-width batches.""",
     "learning_rate_init": """\
 learning_rate_init : float, default=1e-3
     Adam's step size.""",
@@ -39,14 +41,25 @@ learning_rate_init : float, default=1e-3
 max_iter : int, default=200
     Maximum number of epochs.""",
     "alpha": """\
-alpha : float, default=1e-4
-    L2 penalty on the weight matrices.""",
+alpha : float, default=0.1
+    L2 penalty ``alpha / 2 * ||W||^2`` on the weight matrices, added to
+    the loss summed over the training samples (so to the mean loss
+    ``alpha / (2 * n_samples) * ||W||^2``): the precision of a Gaussian
+    prior on the weights. It is what ``MLPRegressor``'s ``alpha`` means
+    with full-batch training, but it does not change with ``batch_size``,
+    and it weighs more on small data sets, where the network could
+    overfit, than on large ones. The biases and the linear paths are not
+    penalised, so a large ``alpha`` pulls the model towards PCA (see
+    ``init``).""",
     "shuffle": """\
 shuffle : bool, default=True
     Whether to shuffle samples every epoch.""",
     "tol": """\
 tol : float, default=1e-4
-    Minimum improvement of the monitored loss that resets the patience.""",
+    Minimum improvement of the monitored loss, relative to its best value,
+    that resets the patience. When the loss has not improved for
+    ``n_iter_no_change`` epochs, Adam's step size is divided by 10; the
+    third such plateau stops training.""",
     "early_stopping": """\
 early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the data, stop when its loss stops
@@ -56,7 +69,8 @@ validation_fraction : float, default=0.1
     Share of the data held out for early stopping.""",
     "n_iter_no_change": """\
 n_iter_no_change : int, default=10
-    Epochs without an improvement of ``tol`` before stopping.""",
+    Epochs without an improvement of ``tol`` that make a plateau (see
+    ``tol``).""",
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds the weights, the shuffling and the validation split. An int
@@ -82,7 +96,25 @@ precision : {"float32", "bfloat16"}, default="float32"
     natively: recent GPUs, and CPUs with AVX512-BF16 or AMX, where wide
     data trains about 1.5 times as fast (see the benchmarks); elsewhere it
     is slower. Results then differ from float32 by about bfloat16's
-    precision (3 significant digits).""",
+    precision (3 significant digits).""",    "init": """\
+init : {"pca", "random"}, default="pca"
+    How a new model starts, and with it the network's shape. ``"pca"``:
+    the encoder and the decoder each have a linear path beside their
+    hidden layers, set to PCA's projection and reconstruction fitted to
+    the training data, and their hidden layers' last weights start at
+    zero, so training starts from PCA's solution and the nonlinear part
+    learns what PCA misses. Where the decoder outputs logits
+    (cross-entropy), the linear paths start at random. ``"random"``: the
+    classic multilayer perceptron autoencoder, without linear paths, every
+    layer started by torch's default initialisation.""",    "init_random": """\
+init : {"pca", "random"}, default="random"
+    How a new model starts, and with it the network's shape; see
+    :class:`AutoencoderTransformer`. The default is ``"random"`` here,
+    because this variant's penalty asks for codes unlike PCA's scores
+    (sparse ones, or draws from a standard normal prior), and a PCA start
+    holds them there.""",
+
+
     "n_features_in_": """\
 n_features_in_ : int
     Number of features seen during fit.""",

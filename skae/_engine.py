@@ -104,6 +104,23 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
+def _improves(loss, best_loss, tol):
+    """Whether ``loss`` is below ``best_loss`` by more than ``tol`` times its size.
+
+    Relative, so that one ``tol`` means the same for a loss of 0.01 (pixels
+    in [0, 1]) and of 1 (standardised data).
+    """
+    if not math.isfinite(best_loss):
+        return loss < best_loss
+    return loss < best_loss - tol * abs(best_loss)
+
+
+# On a plateau the step size is multiplied by PLATEAU_STEP_FACTOR; the plateau
+# after PLATEAU_STEP_DECAYS such decays stops training.
+PLATEAU_STEP_FACTOR = 0.1
+PLATEAU_STEP_DECAYS = 2
+
+
 class TrainingEngine:
     """Trains one torch module by minibatch Adam, and keeps its history.
 
@@ -116,8 +133,10 @@ class TrainingEngine:
     learning_rate : float
         Adam's step size.
     alpha : float
-        L2 penalty on the weight matrices (not the biases), applied as Adam's
-        weight decay, which is the gradient of ``alpha / 2 * ||W||^2``.
+        L2 penalty on the weight matrices (not the biases, not the linear
+        paths): ``alpha / 2 * ||W||^2`` added to the loss summed over the
+        training rows, so Adam's weight decay is ``alpha / n_samples``
+        whatever the batch size.
     seed : int
         Seeds the engine's own generator, used for shuffling and for every
         random draw of the hooks (corruption, sampling).
@@ -143,9 +162,14 @@ class TrainingEngine:
         self.validation_scores = []
         self.best_loss = math.inf
         self.best_validation_score = -math.inf
+        # Plateaus met so far; each divides the step size (see run).
+        self.n_plateaus = 0
 
     def _make_optimizer(self):
-        return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=self.alpha)
+        # The linear paths (PCA's solution at the start) are not decayed:
+        # alpha regularises the nonlinear part, pulling the model towards PCA.
+        undecayed = getattr(self.module, "linear_paths", list)()
+        return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=0.0, undecayed=undecayed)
 
     def set_hyperparameters(self, *, learning_rate, alpha, precision):
         """Apply the estimator's current settings; Adam's moment estimates are kept.
@@ -154,7 +178,7 @@ class TrainingEngine:
         the step size, weight decay and precision the estimator has now.
         """
         self.learning_rate, self.alpha, self.precision = learning_rate, alpha, precision
-        self.optimizer.learning_rate, self.optimizer.weight_decay = learning_rate, alpha
+        self.optimizer.learning_rate = learning_rate * PLATEAU_STEP_FACTOR**self.n_plateaus
 
     def _autocast(self):
         dtype = AUTOCAST_DTYPES[self.precision]
@@ -182,9 +206,11 @@ class TrainingEngine:
         """Train for up to ``n_epochs`` passes over ``X``.
 
         Stops early when the monitored loss (the validation loss if ``X_val``
-        is given, else the training loss) has not improved by ``tol`` for more
-        than ``n_iter_no_change`` epochs; with ``X_val`` the weights of the
-        best validation epoch are restored. Returns whether it stopped early.
+        is given, else the training loss) has not improved by ``tol`` times
+        its best value for more than ``n_iter_no_change`` epochs; with
+        ``X_val`` the weights of the best validation epoch are restored, the
+        starting weights of a new model included. Returns whether it stopped
+        early.
 
         ``X`` may live on the host while the engine runs on an accelerator
         (see :func:`training_tensor`); batches are then copied as needed.
@@ -194,6 +220,7 @@ class TrainingEngine:
         :class:`~skae._fastpath.PlainMLPGradient` supports the network.
         """
         self.optimizer.attach()
+        self.optimizer.weight_decay = self.alpha / X.shape[0]
         gradient = None
         if plain_loss is not None:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
@@ -201,6 +228,10 @@ class TrainingEngine:
         no_improvement = 0
         best_state = None
         stopped_early = False
+        if X_val is not None and self.n_iter == 0:
+            # The starting point (PCA's solution, say) is a candidate too.
+            self.best_validation_score = -self.evaluate(X_val, objective, batch_size)
+            best_state = copy.deepcopy(self.module.state_dict())
         for _ in range(n_epochs):
             tic = time.perf_counter()
             terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient)
@@ -216,19 +247,26 @@ class TrainingEngine:
                 self._check_finite(validation_loss, "validation")
                 score = -validation_loss
                 self.validation_scores.append(score)
-                no_improvement = 0 if score > self.best_validation_score + tol else no_improvement + 1
+                improved = _improves(validation_loss, -self.best_validation_score, tol)
+                no_improvement = 0 if improved else no_improvement + 1
                 if score > self.best_validation_score:
                     self.best_validation_score = score
                     best_state = copy.deepcopy(self.module.state_dict())
                 message += f", validation loss {validation_loss:.6g}"
             else:
-                no_improvement = 0 if loss < self.best_loss - tol else no_improvement + 1
+                no_improvement = 0 if _improves(loss, self.best_loss, tol) else no_improvement + 1
             self.best_loss = min(self.best_loss, loss)
             if verbose:
                 print(f"{message}, {time.perf_counter() - tic:.2f} s", flush=True)
             if no_improvement > n_iter_no_change:
-                stopped_early = True
-                break
+                if self.n_plateaus >= PLATEAU_STEP_DECAYS:
+                    stopped_early = True
+                    break
+                # Adam's steps keep the weights jittering around the optimum;
+                # smaller steps settle them before training stops.
+                self.n_plateaus += 1
+                self.optimizer.learning_rate = self.learning_rate * PLATEAU_STEP_FACTOR**self.n_plateaus
+                no_improvement = 0
         if best_state is not None:
             self.module.load_state_dict(best_state)
         return stopped_early
@@ -332,7 +370,7 @@ class TrainingEngine:
             return submodule(x)
         key = id(submodule)
         if key not in buffers:
-            buffers[key] = BufferedForward.for_sequential(submodule)
+            buffers[key] = BufferedForward.for_module(submodule)
         buffered = buffers[key]
         return submodule(x) if buffered is None else buffered(x)
 

@@ -30,6 +30,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from ._network import MLP
 from .losses import SquaredError
 
 # How each supported activation is applied in place, and how its derivative
@@ -54,32 +55,32 @@ _BACKWARD_FROM_OUTPUT = {
 
 
 # What PlainMLPGradient runs for one batch size: the operations bound to
-# their buffers (forward, backward), and the tensors of the few operations
-# that read the inputs or the target, which change with every call. inputs
-# is the bfloat16 copy of the inputs, or None in float32.
+# their buffers, and the tensors of the few operations that read the inputs
+# or the target, which change with every call. inputs is the bfloat16 copy
+# of the inputs, or None in float32. The encoder's forward stops before its
+# linear path, which reads the inputs; the rest of the forward follows it.
 _Program = namedtuple(
     "_Program",
-    "inputs first_bias first_weight_t first_output forward output error error_flat backward "
-    "first_gradient_t first_weight_gradient parameter_gradients",
+    "inputs first_bias first_weight_t first_output encoder_forward code encoder_path_t rest_forward "
+    "output error error_flat backward first_gradient_t first_weight_gradient code_gradient_t "
+    "encoder_path_gradient parameter_gradients",
 )
 
 
-def _layers(sequential):
-    """``[(linear, activation type or None), ...]``, or None if not a plain float32 MLP."""
-    if type(sequential) is not nn.Sequential:
+def _plain_mlp(module):
+    """``([(linear, activation type or None), ...], linear path or None)``, or None if not a plain float32 MLP."""
+    if type(module) is not MLP:
         return None
-    layers = []
-    for child in sequential:
-        if type(child) is nn.Linear and child.bias is not None:
-            layers.append([child, None])
-        elif type(child) in _IN_PLACE and layers and layers[-1][1] is None:
-            layers[-1][1] = type(child)
-        else:
-            return None
-    parameters = [p for linear, _ in layers for p in (linear.weight, linear.bias)]
-    if not parameters or {(p.device, p.dtype) for p in parameters} != {(parameters[0].device, torch.float32)}:
+    supported = (None, *_IN_PLACE)
+    activation, output_activation = (type(a) if a is not None else None for a in (module.activation, module.output_activation))
+    if activation not in supported or output_activation not in supported:
         return None
-    return [tuple(layer) for layer in layers]
+    linears = list(module.layers)
+    layers = [(linear, activation) for linear in linears[:-1]] + [(linears[-1], output_activation)]
+    parameters = list(module.parameters())
+    if {(p.device, p.dtype) for p in parameters} != {(parameters[0].device, torch.float32)}:
+        return None
+    return layers, module.linear_path
 
 
 def _new_buffers(layers, n_rows, like):
@@ -91,27 +92,31 @@ class BufferedForward:
 
     The tensor a call returns is a view of the last layer's buffer, which the
     next call overwrites: copy it out before calling again. Build it with
-    :meth:`for_sequential`, which returns None where it does not apply.
+    :meth:`for_module`, which returns None where it does not apply.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers, linear_path):
         self.layers = layers
+        self.linear_path = linear_path
         self._buffers = []
 
     @classmethod
-    def for_sequential(cls, sequential):
-        """A :class:`BufferedForward` for ``sequential``, or None if it is not a plain MLP."""
-        layers = _layers(sequential)
-        return None if layers is None else cls(layers)
+    def for_module(cls, module):
+        """A :class:`BufferedForward` for ``module``, or None if it is not a plain MLP."""
+        plain = _plain_mlp(module)
+        return None if plain is None else cls(*plain)
 
     def __call__(self, inputs):
         n_rows = inputs.shape[0]
         if not self._buffers or self._buffers[0].shape[0] < n_rows:
             self._buffers = _new_buffers(self.layers, n_rows, inputs)
         h = inputs
+        last = len(self.layers) - 1
         with torch.no_grad():
-            for (linear, activation), buffer in zip(self.layers, self._buffers):
+            for index, ((linear, activation), buffer) in enumerate(zip(self.layers, self._buffers)):
                 h = torch.addmm(linear.bias, h, linear.weight.t(), out=buffer[:n_rows])
+                if index == last and self.linear_path is not None:
+                    h.addmm_(inputs, self.linear_path.weight.t())
                 if activation is not None:
                     _IN_PLACE[activation](h)
         return h
@@ -132,19 +137,29 @@ class PlainMLPGradient:
     Build it with :meth:`for_module`, which returns None where it does not apply.
     """
 
-    def __init__(self, layers, compute_dtype=torch.float32):
-        self.layers = layers
+    def __init__(self, encoder, decoder, compute_dtype=torch.float32):
+        (encoder_layers, encoder_path), (decoder_layers, decoder_path) = encoder, decoder
+        self.layers = encoder_layers + decoder_layers
+        self.n_encoder_layers = len(encoder_layers)
         self.compute_dtype = compute_dtype
-        self._parameters = [p for linear, _ in layers for p in (linear.weight, linear.bias)]
+        paths = [path for path in (encoder_path, decoder_path) if path is not None]
+        # Layer weights and biases alternate, then the linear paths' weights.
+        self._parameters = [p for linear, _ in self.layers for p in (linear.weight, linear.bias)]
+        self._parameters += [path.weight for path in paths]
         if compute_dtype == torch.float32:
             self._compute_parameters = self._parameters
         else:
             # Refreshed from the float32 parameters at every call.
             self._compute_parameters = [torch.empty_like(p, dtype=compute_dtype) for p in self._parameters]
             self._compute_gradients = [torch.empty_like(p) for p in self._compute_parameters]
+        n_layer_parameters = 2 * len(self.layers)
+        path_weights = iter(self._compute_parameters[n_layer_parameters:])
+        self._encoder_path = next(path_weights) if encoder_path is not None else None
+        self._decoder_path = next(path_weights) if decoder_path is not None else None
         # Python-side views cost about as much as small kernels, so the
         # transposed weights and every buffer view are made once, not per batch.
-        self._weights_t = [weight.t() for weight in self._compute_parameters[0::2]]
+        self._weights_t = [weight.t() for weight in self._compute_parameters[0:n_layer_parameters:2]]
+        self._encoder_path_t = None if self._encoder_path is None else self._encoder_path.t()
         self._capacity = 0
         self._programs = {}
 
@@ -153,17 +168,17 @@ class PlainMLPGradient:
         """A :class:`PlainMLPGradient` for ``module`` and ``loss``, or None if unsupported."""
         if type(loss) is not SquaredError:
             return None
-        encoder, decoder = getattr(module, "encoder", None), getattr(module, "decoder", None)
-        encoder_layers, decoder_layers = _layers(encoder), _layers(decoder)
-        if not encoder_layers or not decoder_layers:
+        encoder = _plain_mlp(getattr(module, "encoder", None))
+        decoder = _plain_mlp(getattr(module, "decoder", None))
+        if encoder is None or decoder is None:
             return None
-        layers = encoder_layers + decoder_layers
-        if encoder_layers[0][0].weight.device != decoder_layers[0][0].weight.device:
+        layers = encoder[0] + decoder[0]
+        if layers[0][0].weight.device != layers[-1][0].weight.device:
             return None
         for (linear, _), (following, _) in zip(layers[:-1], layers[1:]):
             if linear.out_features != following.in_features:
                 return None
-        return cls(layers, compute_dtype)
+        return cls(encoder, decoder, compute_dtype)
 
     def _program_for(self, n_rows, like, parameter_gradients):
         """The operations of one call for a batch of ``n_rows``, bound to their buffers.
@@ -193,34 +208,51 @@ class PlainMLPGradient:
         error = self._error[:n_rows]
         low_precision = self._inputs is not None
         targets = self._compute_gradients if low_precision else parameter_gradients
-        weights, biases = self._compute_parameters[0::2], self._compute_parameters[1::2]
+        n_layers = len(self.layers)
+        path_targets = iter(targets[2 * n_layers :])
+        encoder_path_target = next(path_targets) if self._encoder_path is not None else None
+        decoder_path_target = next(path_targets) if self._decoder_path is not None else None
+        weights, biases = self._compute_parameters[0 : 2 * n_layers : 2], self._compute_parameters[1 : 2 * n_layers : 2]
         activations = [activation for _, activation in self.layers]
+        code = self.n_encoder_layers - 1  # the index of the layer that outputs the code
 
-        # Forward, keeping each layer's (activated) output; the first product,
-        # which reads the inputs, is made by the caller.
-        forward = []
+        # Forward, keeping each layer's (activated) output; the first product
+        # and the encoder's linear path, which read the inputs, are the caller's.
+        encoder_forward, rest_forward = [], []
         for index, (activation, out) in enumerate(zip(activations, outputs)):
+            operations = encoder_forward if index <= code else rest_forward
             if index > 0:
-                forward.append(partial(torch.addmm, biases[index], outputs[index - 1], self._weights_t[index], out=out))
+                operations.append(partial(torch.addmm, biases[index], outputs[index - 1], self._weights_t[index], out=out))
+            if index == n_layers - 1 and self._decoder_path is not None:
+                operations.append(partial(torch.Tensor.addmm_, out, outputs[code], self._decoder_path.t()))
             if activation is not None:
-                forward.append(partial(_IN_PLACE[activation], out))
+                # The code's activation follows the encoder's linear path.
+                (rest_forward if index == code else operations).append(partial(_IN_PLACE[activation], out))
         # d mean((h - target)^2) / dh = 2 (h - target) / h.numel(), from the float32 error.
         backward = [partial(torch.mul, error, 2.0 / error.numel(), out=gradients[-1])]
         # Last layer first; the input of layer i is the output of i - 1. The
-        # first layer's weight gradient, which reads the inputs, is the caller's.
-        for index in range(len(self.layers) - 1, -1, -1):
+        # gradients that read the inputs (the first layer's weight, the
+        # encoder's linear path) are the caller's.
+        for index in range(n_layers - 1, -1, -1):
             if activations[index] is not None:
                 backward.append(_BACKWARD_FROM_OUTPUT[activations[index]](gradients[index], outputs[index]))
+            if index == n_layers - 1 and self._decoder_path is not None:
+                backward.append(partial(torch.mm, gradients[index].t(), outputs[code], out=decoder_path_target))
             if index > 0:
                 backward.append(partial(torch.mm, gradients[index].t(), outputs[index - 1], out=targets[2 * index]))
             backward.append(partial(torch.sum, gradients[index], 0, out=targets[2 * index + 1]))
             if index > 0:
                 backward.append(partial(torch.mm, gradients[index], weights[index], out=gradients[index - 1]))
+            if index - 1 == code and self._decoder_path is not None:
+                # The code also reaches the output through the decoder's linear path.
+                backward.append(partial(torch.Tensor.addmm_, gradients[code], gradients[-1], self._decoder_path))
         program = _Program(
             inputs=None if not low_precision else self._inputs[:n_rows],
-            first_bias=biases[0], first_weight_t=self._weights_t[0], first_output=outputs[0], forward=forward,
-            output=outputs[-1], error=error, error_flat=error.view(-1), backward=backward,
-            first_gradient_t=gradients[0].t(), first_weight_gradient=targets[0],
+            first_bias=biases[0], first_weight_t=self._weights_t[0], first_output=outputs[0],
+            encoder_forward=encoder_forward, code=outputs[code], encoder_path_t=self._encoder_path_t,
+            rest_forward=rest_forward, output=outputs[-1], error=error, error_flat=error.view(-1),
+            backward=backward, first_gradient_t=gradients[0].t(), first_weight_gradient=targets[0],
+            code_gradient_t=gradients[code].t(), encoder_path_gradient=encoder_path_target,
             parameter_gradients=list(parameter_gradients),
         )  # fmt: skip
         self._programs[n_rows] = program
@@ -239,13 +271,19 @@ class PlainMLPGradient:
                 torch._foreach_copy_(self._compute_parameters, self._parameters)
                 inputs = program.inputs.copy_(inputs)
             torch.addmm(program.first_bias, inputs, program.first_weight_t, out=program.first_output)
-            for operation in program.forward:
+            for operation in program.encoder_forward:
+                operation()
+            if program.encoder_path_t is not None:
+                program.code.addmm_(inputs, program.encoder_path_t)
+            for operation in program.rest_forward:
                 operation()
             torch.sub(program.output, target, out=program.error)
             loss = torch.dot(program.error_flat, program.error_flat).div_(program.error_flat.numel())
             for operation in program.backward:
                 operation()
             torch.mm(program.first_gradient_t, inputs, out=program.first_weight_gradient)
+            if program.encoder_path_gradient is not None:
+                torch.mm(program.code_gradient_t, inputs, out=program.encoder_path_gradient)
             if program.inputs is not None:
                 torch._foreach_copy_(program.parameter_gradients, self._compute_gradients)
         return loss

@@ -22,6 +22,9 @@ SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustS
 DEFAULT_N_COMPONENTS = 1
 DEFAULT_HIDDEN_RATIO = 2.0
 DEFAULT_ACTIVATION = "tanh"
+# A member started at PCA stays close to PCA's residuals, which separate
+# anomalies less well (tests/test_chunked.py: ROC AUC 0.72 against 0.93).
+DEFAULT_INIT = "random"
 DEFAULT_MAX_ITER = 100
 DEFAULT_LEARNING_RATE = 1e-3
 # The residual covariance is shrunk halfway towards its diagonal: the full
@@ -428,6 +431,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 n_components=DEFAULT_N_COMPONENTS,
                 hidden_layer_sizes=(max(1, round(DEFAULT_HIDDEN_RATIO * n_features)),),
                 activation=DEFAULT_ACTIVATION,
+                init=DEFAULT_INIT,
                 max_iter=DEFAULT_MAX_ITER,
                 learning_rate_init=DEFAULT_LEARNING_RATE,
                 batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),

@@ -35,6 +35,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
+    {{init}}
 
     Attributes
     ----------

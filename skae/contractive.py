@@ -8,7 +8,7 @@ from torch import nn
 
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
-from ._network import ACTIVATIONS
+from ._network import ACTIVATIONS, MLP
 
 _ELEMENTWISE_ACTIVATIONS = tuple(ACTIVATIONS.values())
 
@@ -73,6 +73,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
+    {{init}}
 
     Attributes
     ----------
@@ -130,7 +131,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        alpha=1e-4,
+        alpha=0.1,
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -141,6 +142,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
         warm_start=False,
         device="auto",
         precision="float32",
+        init="pca",
     ):
         super().__init__(
             n_components,
@@ -161,6 +163,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            init=init,
         )
         self.contractive_weight = contractive_weight
 
@@ -203,28 +206,33 @@ def squared_jacobian_norm(encoder, inputs):
 
 def _has_one_hidden_layer(encoder):
     return (
-        isinstance(encoder, nn.Sequential)
-        and len(encoder) == 3
-        and isinstance(encoder[0], nn.Linear)
-        and isinstance(encoder[1], _ELEMENTWISE_ACTIVATIONS)
-        and isinstance(encoder[2], nn.Linear)
+        isinstance(encoder, MLP)
+        and len(encoder.layers) == 2
+        and isinstance(encoder.activation, _ELEMENTWISE_ACTIVATIONS)
+        and encoder.output_activation is None
     )
 
 
 def _one_hidden_layer_norm(encoder, inputs):
-    # J(x) = W2 diag(d) W1 with d = h'(a), so
-    # ||J||_F^2 = sum_jl d_j d_l (W2^T W2)_jl (W1 W1^T)_jl.
-    first, activation, second = encoder
+    # J(x) = S + W2 diag(d) W1 with d = h'(a) and S the linear path, so
+    # ||J||_F^2 = sum_jl d_j d_l (W2^T W2)_jl (W1 W1^T)_jl
+    #             + 2 sum_j d_j sum_i W2_ij (S W1^T)_ij + ||S||_F^2.
+    first, second = encoder.layers
     differentiable = torch.is_grad_enabled()
     with torch.enable_grad():  # also under no_grad, as in validation
         pre_activation = first(inputs)
         if not pre_activation.requires_grad:
             pre_activation = pre_activation.detach().requires_grad_()
-        hidden = activation(pre_activation)
+        hidden = encoder.activation(pre_activation)
         # h'(a) of an elementwise activation: the gradient of sum(h(a)) in a,
         # itself differentiable so that the penalty trains the weights.
         (slope,) = torch.autograd.grad(
             hidden, pre_activation, torch.ones_like(hidden), create_graph=differentiable
         )
     gram = (second.weight.T @ second.weight) * (first.weight @ first.weight.T)
-    return ((slope @ gram) * slope).sum(dim=1)
+    norm = ((slope @ gram) * slope).sum(dim=1)
+    if encoder.linear_path is not None:
+        path = encoder.linear_path.weight
+        cross = (second.weight * (path @ first.weight.T)).sum(dim=0)
+        norm = norm + 2 * (slope @ cross) + path.square().sum()
+    return norm

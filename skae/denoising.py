@@ -84,6 +84,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
+    {{init}}
 
     Attributes
     ----------
@@ -150,7 +151,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        alpha=1e-4,
+        alpha=0.1,
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -161,6 +162,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         warm_start=False,
         device="auto",
         precision="float32",
+        init="pca",
     ):
         super().__init__(
             n_components,
@@ -181,6 +183,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            init=init,
         )
         self.noise = noise
         self.noise_level = noise_level

@@ -81,6 +81,7 @@ class SparseAutoencoder(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
+    {{init_random}}
 
     Attributes
     ----------
@@ -145,7 +146,7 @@ class SparseAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        alpha=1e-4,
+        alpha=0.1,
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -156,6 +157,7 @@ class SparseAutoencoder(BaseAutoencoder):
         warm_start=False,
         device="auto",
         precision="float32",
+        init="random",
     ):
         super().__init__(
             n_components,
@@ -176,6 +178,7 @@ class SparseAutoencoder(BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            init=init,
         )
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight

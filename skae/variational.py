@@ -82,6 +82,7 @@ class VariationalAutoencoder(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
+    {{init_random}}
 
     Attributes
     ----------
@@ -153,7 +154,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         max_iter=200,
-        alpha=1e-4,
+        alpha=0.1,
         shuffle=True,
         tol=1e-4,
         early_stopping=False,
@@ -164,6 +165,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         warm_start=False,
         device="auto",
         precision="float32",
+        init="random",
     ):
         super().__init__(
             n_components,
@@ -184,6 +186,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            init=init,
         )
         self.beta = beta
 

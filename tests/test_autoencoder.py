@@ -244,7 +244,7 @@ def test_early_stopping_restores_the_best_validation_weights(digits):
     X_train = digits[0][:500]
     ae = AutoencoderTransformer(
         4, hidden_layer_sizes=(32,), early_stopping=True, n_iter_no_change=3, max_iter=300,
-        learning_rate_init=0.05, random_state=0,
+        learning_rate_init=0.05, random_state=0, init="random",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # stopping early is converging: no warning
@@ -259,7 +259,7 @@ def test_early_stopping_restores_the_best_validation_weights(digits):
 def test_engine_restores_the_weights_of_the_best_validation_epoch(digits):
     X = torch.as_tensor(digits[0][:400], dtype=torch.float32)
     X_train, X_val = X[:300], X[300:]
-    ae = AutoencoderTransformer(4, hidden_layer_sizes=(32,), learning_rate_init=0.05, random_state=0)
+    ae = AutoencoderTransformer(4, hidden_layer_sizes=(32,), learning_rate_init=0.05, random_state=0, init="random")
     ae._fit(X_train.numpy(), incremental=True)  # builds the engine and the loss
     engine = ae.engine_
     engine.run(X_train, objective=ae._objective, batch_size=32, n_epochs=40, X_val=X_val,
@@ -283,7 +283,7 @@ def test_verbose_prints_one_line_per_epoch(small_X, capsys):
 
 
 def test_partial_fit_is_one_pass_with_the_same_optimiser(small_X):
-    ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), random_state=0)
+    ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), batch_size=60, random_state=0)
     ae.partial_fit(small_X)
     optimizer = ae.engine_.optimizer
     assert ae.n_iter_ == 1
@@ -292,7 +292,9 @@ def test_partial_fit_is_one_pass_with_the_same_optimiser(small_X):
     assert optimizer.n_steps == 2  # one batch of 60 per pass, two passes
 
     # Same as two epochs of fit without shuffling across the same batches.
-    fitted = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=2, tol=0, random_state=0).fit(small_X)
+    fitted = AutoencoderTransformer(
+        2, hidden_layer_sizes=(8,), batch_size=60, max_iter=2, tol=0, random_state=0
+    ).fit(small_X)
     assert fitted.loss_curve_[0] == ae.loss_curve_[0]
 
 
@@ -318,7 +320,8 @@ def test_continued_training_uses_the_current_learning_rate_and_alpha(small_X):
     optimizer = ae.engine_.optimizer
     ae.set_params(learning_rate_init=0.05, alpha=0.5).partial_fit(small_X)
     assert ae.engine_.optimizer is optimizer  # Adam's moments are kept
-    assert (optimizer.learning_rate, optimizer.weight_decay) == (0.05, 0.5)
+    # alpha is a penalty on the summed loss: Adam's decay is alpha / n_samples.
+    assert (optimizer.learning_rate, optimizer.weight_decay) == (0.05, 0.5 / len(small_X))
 
 
 # -- persistence -----------------------------------------------------------

@@ -87,7 +87,7 @@ def test_unsupported_networks_and_losses_get_no_fast_path():
     double = build_network(0, activation="relu", **params).double()
     assert PlainMLPGradient.for_module(double, SquaredError()) is None
     odd = build_network(0, activation="relu", **params)
-    odd.encoder.append(nn.Dropout(0.5))
+    odd.encoder = nn.Sequential(nn.Linear(6, 2), nn.Dropout(0.5))
     assert PlainMLPGradient.for_module(odd, SquaredError()) is None
 
 
@@ -179,9 +179,9 @@ def test_buffered_inference_matches_the_modules(estimator, monkeypatch, rng):
 
 def test_buffered_forward_is_only_for_plain_float32_mlps():
     params = dict(n_features=6, n_components=2, hidden_layer_sizes=(4,))
-    assert BufferedForward.for_sequential(build_network(0, activation="relu", **params).encoder) is not None
-    assert BufferedForward.for_sequential(build_network(0, activation="gelu", **params).encoder) is None
-    assert BufferedForward.for_sequential(build_network(0, activation="relu", **params).double().encoder) is None
+    assert BufferedForward.for_module(build_network(0, activation="relu", **params).encoder) is not None
+    assert BufferedForward.for_module(build_network(0, activation="gelu", **params).encoder) is None
+    assert BufferedForward.for_module(build_network(0, activation="relu", **params).double().encoder) is None
 
 
 def test_modules_called_outside_predict_return_fresh_tensors(small_X):
