@@ -50,11 +50,11 @@ the training data after training, computed outside the timed region.
   ``skae_defaults`` (its hidden sizes and activation, read from
   ``AutoencoderTransformer()``; skae's extra linear paths aside), its batch
   size and learning rate, for exactly the epochs ``skae_defaults`` ran, with
-  the weight decay that matches skae's ``alpha`` in scikit-learn's meaning:
-  scikit-learn's MLP adds ``alpha / (2 * batch_size) * ||W||^2`` to each batch
-  loss (weights only, not biases), a gradient of ``alpha * W / batch_size``,
-  so Adam gets ``weight_decay=alpha / batch_size`` on the weights and 0 on the
-  biases. ``skae_defaults``' time over ``eager_decay``'s is the cost of skae
+  the weight decay that matches skae's ``alpha``: skae adds
+  ``alpha / 2 * ||W||^2`` to the loss summed over the training rows (weights
+  only, not biases), a gradient of ``alpha * W / n_samples`` on the mean
+  loss, so Adam gets ``weight_decay=alpha / n_samples`` on the weights and 0
+  on the biases. ``skae_defaults``' time over ``eager_decay``'s is the cost of skae
   at its defaults against the same work written by hand.
 
 The epoch times are as the verbose lines print them (rounded there). With
@@ -387,9 +387,9 @@ def default_settings(n_samples):
         "activation": ACTIVATIONS[defaults.activation],
         "batch_size": batch_size,
         "lr": defaults.learning_rate_init,
-        # scikit-learn's L2 term alpha / (2 * batch) * ||W||^2 has gradient
-        # alpha * W / batch: Adam's weight_decay adds weight_decay * W.
-        "weight_decay": defaults.alpha / batch_size,
+        # skae's L2 term alpha / 2 * ||W||^2 on the summed loss has gradient
+        # alpha * W / n_samples on the mean: Adam's weight_decay adds weight_decay * W.
+        "weight_decay": defaults.alpha / n_samples,
     }
 
 

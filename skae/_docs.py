@@ -48,9 +48,10 @@ alpha : float, default=0.1
     prior on the weights. It is what ``MLPRegressor``'s ``alpha`` means
     with full-batch training, but it does not change with ``batch_size``,
     and it weighs more on small data sets, where the network could
-    overfit, than on large ones. The biases and the linear paths are not
-    penalised, so a large ``alpha`` pulls the model towards PCA (see
-    ``init``).""",
+    overfit, than on large ones. The biases and the linear maps (the
+    linear paths, or the single layer of a network without hidden layers)
+    are not penalised, so a large ``alpha`` pulls the model towards PCA
+    (see ``init``).""",
     "shuffle": """\
 shuffle : bool, default=True
     Whether to shuffle samples every epoch.""",

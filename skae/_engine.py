@@ -134,7 +134,7 @@ class TrainingEngine:
         Adam's step size.
     alpha : float
         L2 penalty on the weight matrices (not the biases, not the linear
-        paths): ``alpha / 2 * ||W||^2`` added to the loss summed over the
+        maps: linear paths, or a layer between input and output): ``alpha / 2 * ||W||^2`` added to the loss summed over the
         training rows, so Adam's weight decay is ``alpha / n_samples``
         whatever the batch size.
     seed : int
@@ -166,9 +166,11 @@ class TrainingEngine:
         self.n_plateaus = 0
 
     def _make_optimizer(self):
-        # The linear paths (PCA's solution at the start) are not decayed:
+        # The linear maps (PCA's solution at the start) are not decayed:
         # alpha regularises the nonlinear part, pulling the model towards PCA.
-        undecayed = getattr(self.module, "linear_paths", list)()
+        # Decayed under Adam, a weight with no data gradient would also move
+        # by a full step each time, whatever the decay's size.
+        undecayed = getattr(self.module, "linear_parts", list)()
         return FlatAdam(self.module, learning_rate=self.learning_rate, weight_decay=0.0, undecayed=undecayed)
 
     def set_hyperparameters(self, *, learning_rate, alpha, precision):
@@ -257,7 +259,7 @@ class TrainingEngine:
                 no_improvement = 0 if _improves(loss, self.best_loss, tol) else no_improvement + 1
             self.best_loss = min(self.best_loss, loss)
             if verbose:
-                print(f"{message}, {time.perf_counter() - tic:.2f} s", flush=True)
+                print(f"{message}, {time.perf_counter() - tic:.3f} s", flush=True)
             if no_improvement > n_iter_no_change:
                 if self.n_plateaus >= PLATEAU_STEP_DECAYS:
                     stopped_early = True

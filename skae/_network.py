@@ -119,9 +119,9 @@ class AutoencoderNetwork(nn.Module):
     def forward(self, x):
         return self.decoder(self.encoder(x))
 
-    def linear_paths(self):
-        """The weights of the linear paths (none where an MLP has no hidden layer)."""
-        return [mlp.linear_path.weight for mlp in (self.encoder, self.decoder) if mlp.linear_path is not None]
+    def linear_parts(self):
+        """The weights of the linear maps: each MLP's linear path, or its only layer."""
+        return [mlp.linear_part() for mlp in (self.encoder, self.decoder)]
 
     @torch.no_grad()
     def initialize_as_pca(self, X):
