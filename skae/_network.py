@@ -69,8 +69,10 @@ class MLP(nn.Module):
         return h
 
     def linear_part(self):
-        """The weight of the map that is linear at initialisation: the path, or the only layer."""
-        return self.layers[0].weight if self.linear_path is None else self.linear_path.weight
+        """The weight of the linear map: the linear path, the only layer, or None (hidden layers, no path)."""
+        if self.linear_path is not None:
+            return self.linear_path.weight
+        return self.layers[0].weight if len(self.layers) == 1 else None
 
 
 class AutoencoderNetwork(nn.Module):
@@ -121,7 +123,7 @@ class AutoencoderNetwork(nn.Module):
 
     def linear_parts(self):
         """The weights of the linear maps: each MLP's linear path, or its only layer."""
-        return [mlp.linear_part() for mlp in (self.encoder, self.decoder)]
+        return [part for part in (self.encoder.linear_part(), self.decoder.linear_part()) if part is not None]
 
     @torch.no_grad()
     def initialize_as_pca(self, X):

@@ -25,6 +25,10 @@ DEFAULT_ACTIVATION = "tanh"
 # A member started at PCA stays close to PCA's residuals, which separate
 # anomalies less well (tests/test_chunked.py: ROC AUC 0.72 against 0.93).
 DEFAULT_INIT = "random"
+# Relative: about what the former absolute 1e-4 was on min-max scaled data's
+# losses near 0.01 (seven ADBench sets: ROC-AUC 87.6 -> 88.0, AP 54.2 -> 54.7
+# against 1e-4 relative).
+DEFAULT_TOL = 1e-2
 DEFAULT_MAX_ITER = 100
 DEFAULT_LEARNING_RATE = 1e-3
 # The residual covariance is shrunk halfway towards its diagonal: the full
@@ -436,6 +440,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 learning_rate_init=DEFAULT_LEARNING_RATE,
                 batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
                 early_stopping=not incremental and n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
+                tol=DEFAULT_TOL,
             )
         member.set_params(random_state=seed)
         if self.verbose:
