@@ -4,7 +4,6 @@ from numbers import Real
 
 import torch
 from sklearn.utils._param_validation import Interval
-from torch import nn
 
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
