@@ -96,6 +96,9 @@ class AutoencoderNetwork(nn.Module):
     linear_path : bool, default=True
         Give the encoder and the decoder a linear path beside their hidden
         layers (see :class:`MLP`).
+    output_scale : bool, default=False
+        Add ``log_scale``, a learnable log-scale per feature for a decoder
+        likelihood whose scale is fitted (the variational autoencoder's).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class AutoencoderNetwork(nn.Module):
         code_activation="identity",
         encoder_outputs_per_component=1,
         linear_path=True,
+        output_scale=False,
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
@@ -117,6 +121,7 @@ class AutoencoderNetwork(nn.Module):
             linear_path=linear_path,
         )
         self.decoder = MLP([n_components, *reversed(hidden), n_features], activation, linear_path=linear_path)
+        self.log_scale = nn.Parameter(torch.zeros(n_features)) if output_scale else None
 
     def forward(self, x):
         return self.decoder(self.encoder(x))

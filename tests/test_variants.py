@@ -466,3 +466,18 @@ def test_variant_is_reproducible_early_stops_and_pickles(cls):
     restored.partial_fit(X)
     first.partial_fit(X)
     np.testing.assert_array_equal(restored.transform(X), first.transform(X))
+
+
+def test_vae_learned_decoder_scale_avoids_collapse_on_unit_interval_data(digits):
+    # Pixels in [0, 1]: with a unit decoder variance the KL term wins and the
+    # code carries almost nothing; a learned scale weighs reconstruction by
+    # the data's own noise level.
+    X = digits[0][:800]  # already in [0, 1]
+    fits = {
+        scale: VariationalAutoencoder(4, decoder_scale=scale, max_iter=30, random_state=0).fit(X)
+        for scale in ("learned", "fixed")
+    }
+    errors = {scale: np.mean(np.square(m.inverse_transform(m.transform(X)) - X)) for scale, m in fits.items()}
+    assert errors["learned"] < 0.6 * errors["fixed"]
+    assert fits["learned"].loss_terms_curve_["kl"][-1] > 1.0 > fits["fixed"].loss_terms_curve_["kl"][-1]
+    assert fits["fixed"].module_.log_scale is None
