@@ -246,7 +246,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if early_stopping:
             X_train, X_val = self._validation_split(X_train)
         if engine.n_iter == 0 and self._starts_at_pca():
-            engine.module.initialize_as_pca(X_train.to(engine.device))
+            engine.module.initialize_as_pca(X_train)
         stopped_early = engine.run(
             X_train,
             objective=self._objective,

@@ -133,10 +133,11 @@ class TrainingEngine:
     learning_rate : float
         Adam's step size.
     alpha : float
-        L2 penalty on the weight matrices (not the biases, not the linear
-        maps: linear paths, or a layer between input and output): ``alpha / 2 * ||W||^2`` added to the loss summed over the
-        training rows, so Adam's weight decay is ``alpha / n_samples``
-        whatever the batch size.
+        L2 penalty ``alpha / 2 * ||W||^2`` on the weight matrices, added to
+        the loss summed over the training rows, so Adam's weight decay is
+        ``alpha / n_samples`` whatever the batch size. The biases and the
+        linear maps (linear paths, or a layer from input to output) are not
+        penalised.
     seed : int
         Seeds the engine's own generator, used for shuffling and for every
         random draw of the hooks (corruption, sampling).
@@ -162,8 +163,6 @@ class TrainingEngine:
         self.validation_scores = []
         self.best_loss = math.inf
         self.best_validation_score = -math.inf
-        # Plateaus met so far; each divides the step size (see run).
-        self.n_plateaus = 0
 
     def _make_optimizer(self):
         # The linear maps (PCA's solution at the start) are not decayed:
@@ -180,7 +179,7 @@ class TrainingEngine:
         the step size, weight decay and precision the estimator has now.
         """
         self.learning_rate, self.alpha, self.precision = learning_rate, alpha, precision
-        self.optimizer.learning_rate = learning_rate * PLATEAU_STEP_FACTOR**self.n_plateaus
+        self.optimizer.learning_rate = learning_rate
 
     def _autocast(self):
         dtype = AUTOCAST_DTYPES[self.precision]
@@ -228,6 +227,8 @@ class TrainingEngine:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
             gradient = PlainMLPGradient.for_module(self.module, plain_loss, compute_dtype)
         no_improvement = 0
+        n_plateaus = 0  # each divides the step size; each fit call starts afresh
+        self.optimizer.learning_rate = self.learning_rate
         best_state = None
         stopped_early = False
         if X_val is not None and self.n_iter == 0:
@@ -261,13 +262,13 @@ class TrainingEngine:
             if verbose:
                 print(f"{message}, {time.perf_counter() - tic:.3f} s", flush=True)
             if no_improvement > n_iter_no_change:
-                if self.n_plateaus >= PLATEAU_STEP_DECAYS:
+                if n_plateaus == PLATEAU_STEP_DECAYS:
                     stopped_early = True
                     break
                 # Adam's steps keep the weights jittering around the optimum;
                 # smaller steps settle them before training stops.
-                self.n_plateaus += 1
-                self.optimizer.learning_rate = self.learning_rate * PLATEAU_STEP_FACTOR**self.n_plateaus
+                n_plateaus += 1
+                self.optimizer.learning_rate = self.learning_rate * PLATEAU_STEP_FACTOR**n_plateaus
                 no_improvement = 0
         if best_state is not None:
             self.module.load_state_dict(best_state)

@@ -145,11 +145,13 @@ class AutoencoderNetwork(nn.Module):
         Parameters
         ----------
         X : torch.Tensor of shape (n_samples, n_features)
-            Training data, float32, on the network's device.
+            Training data, float32, on any device (large data may stay on
+            the host while the network is on an accelerator).
         """
         encoder_weight, decoder_weight = self.encoder.linear_part(), self.decoder.linear_part()
         n_components = decoder_weight.shape[1]
         mean, components = principal_components(X, n_components)
+        mean, components = mean.to(decoder_weight.device), components.to(decoder_weight.device)
         n_found = components.shape[0]
         encoder_weight.zero_()
         encoder_weight[:n_found] = components
