@@ -109,8 +109,10 @@ def test_stopping_rule_is_relative_to_the_loss(scale):
 def test_plateaus_divide_the_step_and_the_next_call_starts_afresh():
     X = np.random.default_rng(0).normal(size=(100, 4))
     model = AutoencoderTransformer(2, hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=1, random_state=0)
-    model.fit(X)  # never improves by 10x its loss: three plateaus of two epochs
-    assert model.n_iter_ == 6
+    # The first epoch improves on nothing yet; then it never improves by 10
+    # times its loss: three plateaus of n_iter_no_change + 1 = 2 epochs.
+    model.fit(X)
+    assert model.n_iter_ == 1 + 3 * 2
     assert model.engine_.optimizer.learning_rate == pytest.approx(1e-3 * 0.1**2)
     model.partial_fit(X)
     assert model.engine_.optimizer.learning_rate == model.learning_rate_init
