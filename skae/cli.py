@@ -254,7 +254,7 @@ def _add_common_arguments(parser):
         f"(default: {DEFAULTS['loss']})",
     )
     model.add_argument("--epochs", type=int, help=f"maximum training epochs (default: {DEFAULTS['epochs']})")
-    model.add_argument("--batch-size", type=parse_batch_size, help="minibatch size (default: auto, 256)")
+    model.add_argument("--batch-size", type=parse_batch_size, help="minibatch size (default: auto, rows // 40 within 32..256)")
     model.add_argument(
         "--learning-rate", type=float, help=f"Adam step size (default: {DEFAULTS['learning_rate']})"
     )
