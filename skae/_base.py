@@ -37,15 +37,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Holds what every variant shares: parameter validation, the thin ``fit``
     and ``partial_fit`` over one ``_fit``, ``transform``,
     ``inverse_transform``, ``score_samples`` and ``score``. Training itself is
-    delegated to :class:`~skae._engine.TrainingEngine`. A variant overrides
-    only the hooks that make it different:
+    delegated to :class:`~skae._engine.TrainingEngine`. A variant adds its
+    parameters and overrides only the hooks that make it different. Each hook
+    receives what it uses; none reaches into the engine:
 
+    - ``_network_params(n_features)``: the network's shape, a dict for
+      :func:`~skae._network.build_network`;
+    - ``_record_training_data(X)``: statistics of each training set (every
+      ``fit`` and ``partial_fit`` call) the hooks need, kept as fitted
+      attributes;
     - ``_corrupt(X, generator)``: the training input made from a clean batch;
     - ``_penalties(module, inputs, code)``: extra loss terms, by name;
-    - ``_objective(module, inputs, target)``: the whole objective, for models
-      whose forward pass differs (the variational autoencoder);
-    - ``_network_params(n_features)`` and ``_encode(x)``: the network's shape
-      and what ``transform`` returns.
+    - ``_objective(module, inputs, target, generator)``: the whole objective,
+      for models whose forward pass differs (the variational autoencoder);
+    - ``_encode(module, x)`` and ``_decode(module, code)``: inference, what
+      ``transform`` and ``inverse_transform`` compute for one batch.
+
+    ``module`` is the network (at inference, the engine's buffered view of
+    it) and ``generator`` the engine's torch generator, the one source of
+    randomness in training.
 
     Warning: This class should not be used directly. Use derived classes
     instead.
@@ -186,6 +196,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if fresh:
                 self._initialize(X.shape[1])
             self.loss_ = loss
+            self._record_training_data(X)
             self._train(X, incremental)
         except BaseException:
             # A failed fit leaves no half-fitted model behind.
@@ -326,6 +337,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return self.loss_
         return None
 
+    def _record_training_data(self, X):
+        """Keep what the hooks need to know of the training set ``X`` (nothing here)."""
+
     def _corrupt(self, X, generator):
         """The training input for the clean batch ``X`` (no corruption here)."""
         return X
@@ -334,7 +348,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Extra loss terms by name, each a scalar tensor (none here)."""
         return {}
 
-    def _objective(self, module, inputs, target):
+    def _objective(self, module, inputs, target, generator):
         """Training loss terms: reconstruction of ``target`` from ``inputs``, plus penalties."""
         code = module.encoder(inputs)
         output = module.decoder(code)
@@ -342,14 +356,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         terms.update(self._penalties(module, inputs, code))
         return terms
 
-    def _encode(self, x):
-        return self.engine_.forward(self.engine_.module.encoder, x)
+    def _encode(self, module, x):
+        """The code of the batch ``x``."""
+        return module.encoder(x)
 
-    def _decode(self, code):
-        return self.loss_.reconstruct(self.engine_.forward(self.engine_.module.decoder, code))
+    def _decode(self, module, code):
+        """The reconstruction decoded from the batch of codes ``code``."""
+        return self.loss_.reconstruct(module.decoder(code))
 
-    def _reconstruct(self, x):
-        return self._decode(self._encode(x))
+    def _reconstruct(self, module, x):
+        return self._decode(module, self._encode(module, x))
 
     # -- inference ---------------------------------------------------------
 
@@ -443,10 +459,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
         return scores
 
-    def _negative_mean_squared_error(self, x):
+    def _negative_mean_squared_error(self, module, x):
         # The reconstruction is a buffer of this batch or a fresh tensor (float()
         # copies only bfloat16), so it is overwritten in place.
-        error = self._reconstruct(x).float().sub_(x).square_()
+        error = self._reconstruct(module, x).float().sub_(x).square_()
         return error.sum(dim=1).div_(-x.shape[1])
 
     def score(self, X, y=None):

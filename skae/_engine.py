@@ -3,13 +3,14 @@
 :class:`TrainingEngine` owns what training needs besides the model's
 objective: the device, the optimiser, the random generator, batching, the
 epoch loop, early stopping and the training history. An estimator hands it
-two hooks, ``objective(module, x_in, x) -> {term name: scalar}`` and
-``corrupt(x, generator) -> x_in``, and nothing else; variants differ only in
-those hooks.
+two training hooks, ``objective(module, x_in, x, generator) -> {term name:
+scalar}`` and ``corrupt(x, generator) -> x_in``, and for inference a function
+``function(module, x)``; variants differ only in those hooks. Every hook
+receives what it uses (the module, the engine's generator) as arguments, so
+none reaches back into the engine.
 """
 
 import contextlib
-import contextvars
 import copy
 import math
 import time
@@ -28,12 +29,6 @@ INFERENCE_BATCH_SIZE = 4096
 DEVICE_DATA_FRACTION = 0.5
 
 AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
-
-# The BufferedForward of each submodule, by id, during one predict call. A
-# context variable, so that threads predicting with one model at the same
-# time each have their own buffers.
-_INFERENCE_BUFFERS = contextvars.ContextVar("skae_inference_buffers", default=None)
-
 
 def resolve_device(device):
     """The ``torch.device`` for a ``device`` parameter value.
@@ -119,6 +114,26 @@ def _improves(loss, best_loss, tol):
 # after PLATEAU_STEP_DECAYS such decays stops training.
 PLATEAU_STEP_FACTOR = 0.1
 PLATEAU_STEP_DECAYS = 2
+
+
+class InferenceNetwork:
+    """A network as one :meth:`TrainingEngine.predict` call sees it.
+
+    Its ``encoder`` and ``decoder`` write every layer's output into a buffer
+    of their own where they are plain float32 MLPs (see
+    :class:`~skae._fastpath.BufferedForward`), rather than a fresh allocation
+    per batch; an output is valid until the next batch. Any other attribute
+    is the network's own.
+    """
+
+    def __init__(self, module):
+        self._module = module
+        for name in ("encoder", "decoder"):
+            submodule = getattr(module, name)
+            setattr(self, name, BufferedForward.for_module(submodule) or submodule)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
 
 
 class TrainingEngine:
@@ -308,7 +323,7 @@ class TrainingEngine:
             terms = {"reconstruction": gradient(inputs, batch)}
         else:
             with self._autocast():
-                terms = objective(self.module, inputs, batch)
+                terms = objective(self.module, inputs, batch, self.generator)
                 loss = sum(terms.values())
             self.optimizer.zero_grad()
             loss.backward()
@@ -322,7 +337,8 @@ class TrainingEngine:
         with torch.no_grad(), self._autocast():
             for start in range(0, X.shape[0], batch_size):
                 batch = _to_device(X[start : start + batch_size], self.device)
-                total += sum(objective(self.module, batch, batch).values()).item() * batch.shape[0]
+                terms = objective(self.module, batch, batch, self.generator)
+                total += sum(terms.values()).item() * batch.shape[0]
         return total / X.shape[0]
 
     def _check_finite(self, value, which):
@@ -336,46 +352,29 @@ class TrainingEngine:
     # -- inference ---------------------------------------------------------
 
     def predict(self, function, X, dtype):
-        """Apply ``function`` to ``X`` in batches, without autograd; numpy out in ``dtype``.
+        """``function(module, batch)`` over ``X`` in batches, without autograd; numpy out in ``dtype``.
 
         Each batch's result is written into one preallocated array, so peak
-        memory is the output plus one batch. ``function`` runs submodules
-        through :meth:`forward`, which reuses their buffers from batch to batch.
+        memory is the output plus one batch. ``function`` receives the
+        network as this call sees it (see :class:`InferenceNetwork`): its
+        plain MLPs reuse their buffers from batch to batch, and the buffers
+        belong to this call, so threads predicting with one model at the same
+        time do not share them.
         """
         self.module.eval()
+        network = self.module if AUTOCAST_DTYPES[self.precision] is not None else InferenceNetwork(self.module)
         result = None
-        token = _INFERENCE_BUFFERS.set({})
-        try:
-            with torch.inference_mode(), self._autocast():
-                for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
-                    batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
-                    output = function(batch)
-                    if output.dtype in (torch.bfloat16, torch.float16):
-                        output = output.float()  # autocast; numpy has no bfloat16
-                    output = output.to("cpu").numpy()
-                    if result is None:
-                        result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
-                    result[start : start + output.shape[0]] = output
-        finally:
-            _INFERENCE_BUFFERS.reset(token)
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+                batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
+                output = function(network, batch)
+                if output.dtype in (torch.bfloat16, torch.float16):
+                    output = output.float()  # autocast; numpy has no bfloat16
+                output = output.to("cpu").numpy()
+                if result is None:
+                    result = np.empty((X.shape[0], *output.shape[1:]), dtype=dtype)
+                result[start : start + output.shape[0]] = output
         return result
-
-    def forward(self, submodule, x):
-        """``submodule(x)``; inside :meth:`predict`, through buffers kept between batches.
-
-        A plain float32 MLP then writes every layer's output into a buffer of
-        its own (see :class:`~skae._fastpath.BufferedForward`) rather than a
-        fresh allocation; the result is valid until the next batch. Other
-        modules, bfloat16 and calls outside ``predict`` run ``submodule(x)``.
-        """
-        buffers = _INFERENCE_BUFFERS.get()
-        if buffers is None or AUTOCAST_DTYPES[self.precision] is not None:
-            return submodule(x)
-        key = id(submodule)
-        if key not in buffers:
-            buffers[key] = BufferedForward.for_module(submodule)
-        buffered = buffers[key]
-        return submodule(x) if buffered is None else buffered(x)
 
     # -- pickling ----------------------------------------------------------
 

@@ -198,7 +198,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
                 f"[0, 1]; got {self.noise_level!r}."
             )
 
-    def _train(self, X, incremental):
+    def _record_training_data(self, X):
         # Salt-and-pepper values: the extremes of all training data seen since
         # the last fresh fit (a fresh fit forgets the previous ones).
         data_min, data_max = X.min(axis=0), X.max(axis=0)
@@ -206,7 +206,6 @@ class DenoisingAutoencoder(BaseAutoencoder):
             data_min = np.minimum(self.data_min_, data_min)
             data_max = np.maximum(self.data_max_, data_max)
         self.data_min_, self.data_max_ = data_min, data_max
-        super()._train(X, incremental)
 
     def _corrupt(self, X, generator):
         """A freshly corrupted copy of the clean batch ``X``, drawn from ``generator``."""

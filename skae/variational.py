@@ -212,13 +212,11 @@ class VariationalAutoencoder(BaseAutoencoder):
         mean, log_variance = encoder(inputs).chunk(2, dim=1)
         return mean, log_variance.clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
 
-    def _objective(self, module, inputs, target):
+    def _objective(self, module, inputs, target, generator):
         mean, log_variance = self._posterior(module.encoder, inputs)
         # Reparameterisation: the noise comes from the engine's generator so
         # that random_state fixes it.
-        noise = torch.randn(
-            mean.shape, generator=self.engine_.generator, device=mean.device, dtype=mean.dtype
-        )
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         code = mean + torch.exp(0.5 * log_variance) * noise
         output = module.decoder(code)
         n_features = target.shape[1]
@@ -233,9 +231,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         kl = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1).mean()
         return {"reconstruction": reconstruction, "kl": self.beta * kl}
 
-    def _encode(self, x):
-        engine = self.engine_
-        return self._posterior(lambda inputs: engine.forward(engine.module.encoder, inputs), x)[0]
+    def _encode(self, module, x):
+        return self._posterior(module.encoder, x)[0]
 
     @validate_params(
         {"n_samples": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"]},

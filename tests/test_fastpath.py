@@ -184,12 +184,13 @@ def test_buffered_forward_is_only_for_plain_float32_mlps():
     assert BufferedForward.for_module(build_network(0, activation="relu", **params).double().encoder) is None
 
 
-def test_modules_called_outside_predict_return_fresh_tensors(small_X):
-    # The buffers live only inside predict: the hooks give independent results elsewhere.
+def test_hooks_given_the_module_return_fresh_tensors(small_X):
+    # The buffers live only in a predict call's view of the network: the same
+    # hooks given the module itself give independent results.
     model = AutoencoderTransformer(2, **TINY).fit(small_X)
     x = torch.from_numpy(small_X[:10].astype(np.float32))
     with torch.no_grad():
-        first, second = model._encode(x), model._encode(2 * x)
+        first, second = model._encode(model.module_, x), model._encode(model.module_, 2 * x)
     assert not torch.equal(first, second)
 
 
