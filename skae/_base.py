@@ -31,6 +31,21 @@ def forget_fit(estimator):
         delattr(estimator, name)
 
 
+def validate_training_data(estimator, X, *, reset):
+    """``validate_data`` for training: float32 or float64, at least one sample and one feature.
+
+    A table without columns gets an error that says so (NumPy's own, from a
+    DataFrame with no columns, does not).
+    """
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required "
+            f"by {type(estimator).__name__}."
+        )
+    return validate_data(estimator, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1)
+
+
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the skae autoencoders.
 
@@ -185,13 +200,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         fresh = not ((incremental or self.warm_start) and hasattr(self, "engine_"))
         if fresh:
             forget_fit(self)
-        X = validate_data(
-            self, X, reset=fresh, dtype=[np.float32, np.float64], ensure_min_samples=1
-        )
-        if not fresh:
-            self._check_same_network(X.shape[1])
-        loss = get_loss(self.loss)
-        self._check_training_data(X, loss)
+        try:
+            X = validate_training_data(self, X, reset=fresh)
+            if not fresh:
+                self._check_same_network(X.shape[1])
+            loss = get_loss(self.loss)
+            self._check_training_data(X, loss)
+        except BaseException:
+            # Bad input changes nothing a continued fit would keep, and leaves
+            # no attribute (feature_names_in_, say) on a fresh one.
+            if fresh:
+                forget_fit(self)
+            raise
         try:
             if fresh:
                 self._initialize(X.shape[1])
@@ -211,7 +231,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"n_components={self.n_components} must be <= n_features={n_features}: "
                 f"{type(self).__name__} is undercomplete (SparseAutoencoder may be overcomplete)."
             )
-        loss.output_activation  # raises for a sum of incompatible losses
+        _ = loss.output_activation  # raises for a sum of incompatible losses
         if loss.requires_unit_interval and X.size and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 f"The loss {self.loss!r} models data in [0, 1] (a Bernoulli likelihood), but X "
@@ -427,7 +447,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return np.square(reconstruction - X)
 
     def score_samples(self, X):
-        """Minus the mean squared reconstruction error of each sample.
+        """Compute minus the mean squared reconstruction error of each sample.
 
         Higher means better reconstructed, the scikit-learn convention for
         outlier scores. The metric is squared error whatever the training
@@ -466,7 +486,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return error.sum(dim=1).div_(-x.shape[1])
 
     def score(self, X, y=None):
-        """Minus the mean squared reconstruction error over ``X``.
+        """Compute minus the mean squared reconstruction error over ``X``.
 
         The value used by ``GridSearchCV(scoring=None)``. It is the same metric
         whatever the ``loss`` parameter, so a grid over losses compares like

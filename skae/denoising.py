@@ -58,28 +58,19 @@ class DenoisingAutoencoder(BaseAutoencoder):
         1). Ignored by a callable ``noise``.
     {{hidden_layer_sizes}}
     {{activation}}
-    loss : str, Loss or callable, default="squared_error"
-        The reconstruction loss, i.e. the decoder's likelihood:
-        ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
-        ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
-        sigmoid output), an object from :mod:`skae.losses`, or a callable
-        ``(x_hat, x) -> per-sample loss tensor``.
+    {{loss}}
     {{batch_size}}
     {{learning_rate_init}}
     {{max_iter}}
     {{alpha}}
     {{shuffle}}
     {{tol}}
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss
-        (on clean inputs) stops improving, and restore the weights of its best
-        epoch.
+    {{early_stopping}}
+        The validation loss is taken on clean inputs.
     {{validation_fraction}}
     {{n_iter_no_change}}
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the shuffling, the validation split and the
-        corruption. An int gives identical results on the same machine and
-        CPU; the global random state of numpy and torch is left untouched.
+    {{random_state}}
+        It also seeds the corruption.
     {{verbose}}
     {{warm_start}}
     {{device}}

@@ -42,6 +42,22 @@ class reconstruction_scorer:
     greater_is_better : bool, default=True
         Whether higher metric values are better; if not the scorer returns
         minus the metric, so higher is always better.
+
+    See Also
+    --------
+    sklearn.metrics.make_scorer : The same for metrics of predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.metrics import mean_absolute_error
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.metrics import reconstruction_scorer
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> scorer = reconstruction_scorer(mean_absolute_error, greater_is_better=False)
+    >>> model = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(X)
+    >>> scorer(model, X) < 0
+    True
     """
 
     def __init__(self, metric, greater_is_better=True):

@@ -44,8 +44,7 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Dimension of the latent space, at most ``n_features``.
+    {{n_components}}
     beta : float, default=1.0
         Weight of the KL term; ``1`` is the evidence lower bound.
     decoder_scale : {"learned", "fixed"}, default="learned"
@@ -56,16 +55,10 @@ class VariationalAutoencoder(BaseAutoencoder):
         ignores the input (posterior collapse: 14x PCA's test error on a
         min-max scaled set, see the user guide).
     {{hidden_layer_sizes}}
-    activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
-            "selu", "gelu", "silu", "softplus"}, default="relu"
-        Hidden-layer activation.
-    loss : str, Loss or callable, default="squared_error"
-        The decoder's negative log-likelihood per feature:
-        ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
-        ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
-        sigmoid output), an object from :mod:`skae.losses`, or a callable
-        ``(x_hat, x) -> per-sample loss tensor``. Its per-sample mean over
-        features is multiplied by ``n_features``; with
+    {{activation}}
+    {{loss}}
+        Here it is the decoder's negative log-likelihood per feature: its
+        per-sample mean over features is multiplied by ``n_features``; with
         ``decoder_scale="learned"`` it is taken of the output and the data
         divided by each feature's scale.
     {{batch_size}}
@@ -74,17 +67,12 @@ class VariationalAutoencoder(BaseAutoencoder):
     {{alpha}}
     {{shuffle}}
     {{tol}}
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss (a
-        one-sample estimate of the negative lower bound) stops improving, and
-        restore the weights of its best epoch.
+    {{early_stopping}}
+        Its loss is a one-sample estimate of the negative lower bound.
     {{validation_fraction}}
     {{n_iter_no_change}}
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the shuffling, the validation split and the
-        reparameterisation noise. An int gives identical results on the same
-        machine and CPU; the global random state of numpy and torch is left
-        untouched.
+    {{random_state}}
+        It also seeds the reparameterisation noise.
     {{verbose}}
     {{warm_start}}
     {{device}}
