@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._engine import AUTOCAST_DTYPES, INFERENCE_BATCH_SIZE, TrainingEngine, resolve_device, training_tensor
 from ._network import ACTIVATIONS, build_network
-from .losses import LOSSES, get_loss
+from .losses import get_loss
 
 SEED_BOUND = np.iinfo(np.int32).max
 # batch_size="auto": n_samples // AUTO_BATCHES_PER_EPOCH rows, clipped to the range.
@@ -56,8 +56,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     parameters and overrides only the hooks that make it different. Each hook
     receives what it uses; none reaches into the engine:
 
+    - ``_allows_overcomplete`` (a class attribute): whether ``n_components``
+      may exceed ``n_features``;
+    - ``_check_training_data(X, loss)``: refuse data or parameter values this
+      variant cannot train on, before any state changes;
     - ``_network_params(n_features)``: the network's shape, a dict for
       :func:`~skae._network.build_network`;
+    - ``_starts_at_pca()``: whether a new network starts from PCA's solution;
     - ``_record_training_data(X)``: statistics of each training set (every
       ``fit`` and ``partial_fit`` call) the hooks need, kept as fitted
       attributes;
@@ -83,7 +88,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "loss": [StrOptions(set(LOSSES)), callable],
+        # Strings are read by get_loss at fit, which names what it cannot read.
+        "loss": [str, callable],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -303,6 +309,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs before the loss "
                 "stopped improving; the model may not have converged.",
                 ConvergenceWarning,
+                stacklevel=4,  # the caller of fit or partial_fit
             )
 
     def _starts_at_pca(self):

@@ -25,10 +25,12 @@ activation : {"relu", "tanh", "sigmoid", "identity", "leaky_relu", "elu", \
 loss : str, Loss or callable, default="squared_error"
     The reconstruction loss, i.e. the decoder's likelihood:
     ``"squared_error"`` (Gaussian), ``"absolute_error"`` (Laplacian),
-    ``"huber"``, ``"binary_crossentropy"`` (Bernoulli; data in [0, 1],
-    sigmoid output), an object from :mod:`skae.losses` such as
-    ``Huber(delta)``, ``Lp(p)`` or ``AbsoluteError() + SquaredError()``,
-    or a callable ``(x_hat, x) -> per-sample loss tensor``.""",
+    ``"huber"``, ``"lp"``, ``"binary_crossentropy"`` (Bernoulli; data in
+    [0, 1], sigmoid output), a string :func:`skae.losses.get_loss` reads
+    (``"huber:2"``, ``"lp:1.5"``, ``"l1+0.5*l2"``), an object from
+    :mod:`skae.losses` such as ``Huber(delta)``, ``Lp(p)`` or
+    ``AbsoluteError() + SquaredError()``, or a callable
+    ``(x_hat, x) -> per-sample loss tensor``.""",
     "batch_size": """\
 batch_size : int or "auto", default="auto"
     Minibatch size; ``"auto"`` is ``n_samples // 40`` clipped to [32, 256]

@@ -24,12 +24,13 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 import skae
 
 from . import losses
+from ._base import AUTO_BATCH_SIZE_RANGE, AUTO_BATCHES_PER_EPOCH
 from ._network import ACTIVATIONS
+from .anomaly import DEFAULT_N_COMPONENTS, SCALERS
 
 # Command-line model names and the skae classes they stand for; a name is
 # offered only where its class exists in this installation.
@@ -41,41 +42,11 @@ MODEL_CLASSES = {
     "variational": "VariationalAutoencoder",
 }
 MODELS = {name: getattr(skae, cls) for name, cls in MODEL_CLASSES.items() if hasattr(skae, cls)}
-
-# Loss terms by command-line name: (class, name of its one parameter or None).
-LOSS_TERMS = {
-    "squared_error": (losses.SquaredError, None),
-    "l2": (losses.SquaredError, None),
-    "absolute_error": (losses.AbsoluteError, None),
-    "l1": (losses.AbsoluteError, None),
-    "huber": (losses.Huber, "delta"),
-    "lp": (losses.Lp, "p"),
-    "binary_crossentropy": (losses.BinaryCrossEntropy, None),
-    "bce": (losses.BinaryCrossEntropy, None),
-}
-
-DEFAULTS = {
-    "model": "autoencoder",
-    "hidden_layer_sizes": (100,),
-    "activation": "relu",
-    "loss": "squared_error",
-    "epochs": 200,
-    "batch_size": "auto",
-    "learning_rate": 1e-3,
-    "device": "auto",
-    "random_state": 0,
-    "scale": "auto",
-    "contamination": 0.1,
-}
-
-# Options that describe the autoencoder itself.
-AUTOENCODER_OPTIONS = [
-    "model", "n_components", "hidden_layer_sizes", "activation", "loss", "epochs", "batch_size",
-    "learning_rate", "early_stopping", "device", "param",
-]  # fmt: skip
-# Options that shape the fitted model; with --load they have no effect.
-MODEL_OPTIONS = AUTOENCODER_OPTIONS + ["random_state", "scale", "contamination"]
-
+DEFAULT_MODEL = "autoencoder"
+# Unlike the library (random_state=None), the command line repeats itself by default.
+DEFAULT_RANDOM_STATE = 0
+# What --scale auto means for reduce; detect takes the detector's default scaler.
+DEFAULT_REDUCE_SCALER = "standard"
 
 # The models compute in float32: more digits than this would be noise.
 FLOAT_FORMAT = "%.7g"
@@ -89,42 +60,11 @@ class CommandLineError(Exception):
 
 
 def parse_loss(text):
-    """A loss from its command-line spelling.
-
-    ``squared_error``, ``absolute_error``, ``huber``, ``binary_crossentropy``
-    (or ``l2``, ``l1``, ``bce``); ``huber:DELTA`` and ``lp:P`` set the
-    parameter; terms add with ``+`` and take a weight with ``*``, as in
-    ``l1+0.5*l2``.
-    """
-    total = None
-    for term in text.replace(" ", "").lower().split("+"):
-        weight = None
-        if "*" in term:
-            weight_text, term = term.split("*", 1)
-            weight = _number(weight_text, f"loss weight in {text!r}")
-        name, _, parameter_text = term.partition(":")
-        if name not in LOSS_TERMS:
-            raise argparse.ArgumentTypeError(
-                f"unknown loss {name!r} in {text!r}; use {', '.join(LOSS_TERMS)}, "
-                "e.g. 'huber:2', 'lp:0.5' or 'l1+l2'"
-            )
-        loss_class, parameter = LOSS_TERMS[name]
-        if parameter_text and parameter is None:
-            raise argparse.ArgumentTypeError(f"the loss {name!r} takes no parameter (got {term!r})")
-        loss = loss_class()
-        if parameter_text:
-            loss.set_params(**{parameter: _number(parameter_text, f"{name} {parameter}")})
-        if weight is not None:
-            loss = weight * loss
-        total = loss if total is None else total + loss
-    return total
-
-
-def _number(text, what):
+    """A :class:`~skae.losses.Loss` from a spelling such as ``huber:2`` or ``l1+0.5*l2``."""
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+        return losses.get_loss(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_layer_sizes(text):
@@ -159,6 +99,37 @@ def parse_batch_size(text):
         raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
 
 
+# The options that set a parameter every autoencoder class shares: option ->
+# (parameter, help, argparse keywords). The help's fields are filled from the
+# classes' defaults (and "%%" is argparse's "%").
+AUTOENCODER_OPTIONS = {
+    "hidden_layer_sizes": (
+        "hidden_layer_sizes",
+        "encoder hidden widths, comma-separated, mirrored by the decoder (default: {hidden_layer_sizes})",
+        {"type": parse_layer_sizes, "metavar": "SIZES"},
+    ),
+    "activation": ("activation", "hidden activation (default: {activation})", {"choices": list(ACTIVATIONS)}),
+    "loss": ("loss", "reconstruction loss: {loss_spellings} (default: {loss})", {"type": parse_loss}),
+    "epochs": ("max_iter", "maximum training epochs (default: {max_iter})", {"type": int}),
+    "batch_size": (
+        "batch_size",
+        "minibatch size (default: {batch_size}, rows // {batches_per_epoch} within {batch_size_range})",
+        {"type": parse_batch_size},
+    ),
+    "learning_rate": ("learning_rate_init", "Adam step size (default: {learning_rate_init})", {"type": float}),
+    "early_stopping": (
+        "early_stopping",
+        "hold out {validation_fraction:.0%}% of the rows and stop when their loss stops improving",
+        {"action": "store_true", "default": None},
+    ),
+    "device": ("device", "auto, cpu, cuda, cuda:N or mps (default: {device}, a GPU when there is one)", {}),
+}
+# Options that describe the autoencoder itself.
+DESCRIBING_OPTIONS = ["model", "n_components", *AUTOENCODER_OPTIONS, "param"]
+# Options that shape the fitted model; with --load they have no effect.
+MODEL_OPTIONS = DESCRIBING_OPTIONS + ["random_state", "scale", "contamination"]
+
+
 def build_parser():
     """The ``argparse`` parser of the ``skae`` command."""
     parser = argparse.ArgumentParser(
@@ -180,11 +151,11 @@ def build_parser():
             "Fit an autoencoder anomaly detector and write one row per input row: "
             "anomaly_score (how far the row's reconstruction residual lies from the "
             "training rows' residuals, a Mahalanobis distance; higher is more "
-            "anomalous), is_anomaly (1 for the "
-            "contamination share of highest training scores) and, for flagged rows, "
-            "top_features (the features with the largest share of the row's error). Without model options the detector's default autoencoder, "
-            "sized to the data, is used; any model option builds an explicit one from "
-            "the options given and the defaults shown."
+            "anomalous), is_anomaly (1 for the contamination share of highest training "
+            "scores) and, for flagged rows, top_features (the features with the largest "
+            "share of the row's error). Without model options the detector's default "
+            "autoencoder, sized to the data, is used; any model option builds an explicit "
+            "one from the options given and the defaults shown."
         ),
     )
     reduce = commands.add_parser(
@@ -198,13 +169,13 @@ def build_parser():
         "-n",
         "--n-components",
         type=int,
-        help="latent code size (default: 1, as the detector's own default)",
+        help=f"latent code size (default: {DEFAULT_N_COMPONENTS}, as the detector's own default)",
     )
     detect.add_argument(
         "--contamination",
         type=float,
-        help=f"expected share of anomalies, in (0, 0.5], sets the flag threshold "
-        f"(default: {DEFAULTS['contamination']})",
+        help="expected share of anomalies, in (0, 0.5], sets the flag threshold "
+        f"(default: {skae.AutoencoderAnomalyDetector().contamination})",
     )
     detect.add_argument(
         "--top-features",
@@ -213,7 +184,8 @@ def build_parser():
         metavar="K",
         help="how many features to name per flagged row (default: 3; 0 to leave out)",
     )
-    reduce.add_argument("-n", "--n-components", type=int, help="latent code size (default: 2)")
+    code_size = skae.AutoencoderTransformer().n_components
+    reduce.add_argument("-n", "--n-components", type=int, help=f"latent code size (default: {code_size})")
     return parser
 
 
@@ -234,50 +206,29 @@ def _add_common_arguments(parser):
     )
 
     model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        choices=list(MODELS),
-        help=f"which autoencoder (default: {DEFAULTS['model']})",
-    )
-    model.add_argument(
-        "--hidden-layer-sizes",
-        type=parse_layer_sizes,
-        metavar="SIZES",
-        help="encoder hidden widths, comma-separated, mirrored by the decoder (default: 100)",
-    )
-    model.add_argument("--activation", choices=list(ACTIVATIONS), help=f"hidden activation (default: {DEFAULTS['activation']})")
-    model.add_argument(
-        "--loss",
-        type=parse_loss,
-        help="reconstruction loss: squared_error (l2), absolute_error (l1), huber[:DELTA], "
-        "lp:P, binary_crossentropy (bce), or a weighted sum like 'l1+0.5*l2' "
-        f"(default: {DEFAULTS['loss']})",
-    )
-    model.add_argument("--epochs", type=int, help=f"maximum training epochs (default: {DEFAULTS['epochs']})")
-    model.add_argument("--batch-size", type=parse_batch_size, help="minibatch size (default: auto, rows // 40 within 32..256)")
-    model.add_argument(
-        "--learning-rate", type=float, help=f"Adam step size (default: {DEFAULTS['learning_rate']})"
-    )
-    model.add_argument(
-        "--early-stopping",
-        action="store_true",
-        default=None,
-        help="hold out 10%% of the rows and stop when their loss stops improving",
-    )
+    model.add_argument("--model", choices=list(MODELS), help=f"which autoencoder (default: {DEFAULT_MODEL})")
+    defaults = skae.AutoencoderTransformer().get_params()
+    fields = {
+        **defaults,
+        "hidden_layer_sizes": ",".join(map(str, defaults["hidden_layer_sizes"])),
+        "loss_spellings": losses._loss_spellings(),
+        "batches_per_epoch": AUTO_BATCHES_PER_EPOCH,
+        "batch_size_range": "{}..{}".format(*AUTO_BATCH_SIZE_RANGE),
+    }
+    for option, (_, help_text, keywords) in AUTOENCODER_OPTIONS.items():
+        model.add_argument("--" + option.replace("_", "-"), help=help_text.format(**fields), **keywords)
     model.add_argument(
         "--scale",
-        choices=["auto", "standard", "minmax", "robust", "none"],
+        choices=["auto", *SCALERS, "none"],
         help="column scaling before the model: standard (zero mean, unit variance), minmax "
         "(to [0, 1], needed by binary cross-entropy), robust (median and quartiles) or none "
-        "(default: auto, minmax for detect and for binary cross-entropy, standard otherwise)",
-    )
-    model.add_argument(
-        "--device", help="auto, cpu, cuda, cuda:N or mps (default: auto, a GPU when there is one)"
+        "(default: auto, minmax for binary cross-entropy, otherwise "
+        f"{skae.AutoencoderAnomalyDetector().scaler} for detect and {DEFAULT_REDUCE_SCALER} for reduce)",
     )
     model.add_argument(
         "--random-state",
         type=int,
-        help=f"seed; the same seed gives the same output on the same machine (default: {DEFAULTS['random_state']})",
+        help=f"seed; the same seed gives the same output on the same machine (default: {DEFAULT_RANDOM_STATE})",
     )
     model.add_argument(
         "--param",
@@ -386,56 +337,6 @@ def _first_line(error):
 # -- models ----------------------------------------------------------------
 
 
-def option(args, name):
-    """The value of a model option: the user's, or the command line's default."""
-    value = getattr(args, name, None)
-    return DEFAULTS.get(name) if value is None else value
-
-
-def make_autoencoder(args):
-    """The autoencoder the options describe."""
-    n_components = args.n_components
-    if n_components is None:
-        # detect: the detector's measured default, a one-unit code.
-        n_components = 1 if args.command == "detect" else 2
-    model = MODELS[option(args, "model")](
-        n_components=n_components,
-        hidden_layer_sizes=option(args, "hidden_layer_sizes"),
-        activation=option(args, "activation"),
-        loss=option(args, "loss"),
-        max_iter=option(args, "epochs"),
-        batch_size=option(args, "batch_size"),
-        learning_rate_init=option(args, "learning_rate"),
-        early_stopping=bool(args.early_stopping),
-        device=option(args, "device"),
-        random_state=option(args, "random_state"),
-    )
-    if args.param:
-        model.set_params(**dict(args.param))
-    return model
-
-
-def scaling(args):
-    """``"standard"``, ``"minmax"``, ``"robust"`` or ``None``, from ``--scale``, the command and the loss."""
-    scale = option(args, "scale")
-    if scale == "auto":
-        # minmax: the detector's measured default, and binary cross-entropy's requirement.
-        unit_interval = losses.get_loss(option(args, "loss")).requires_unit_interval
-        return "minmax" if args.command == "detect" or unit_interval else "standard"
-    return None if scale == "none" else scale
-
-
-def make_scaler(scale):
-    if scale == "standard":
-        return StandardScaler()
-    if scale == "minmax":
-        # Clipped so that new rows beyond the training range stay in [0, 1].
-        return MinMaxScaler(clip=True)
-    if scale == "robust":
-        return RobustScaler()
-    return "passthrough"
-
-
 def make_pipeline(args):
     """The model the options describe, as a ``Pipeline`` that ``--save`` stores whole.
 
@@ -444,20 +345,43 @@ def make_pipeline(args):
     an explicit autoencoder only when an option describes one, and otherwise
     builds its own default, sized to the data.
     """
+    random_state = DEFAULT_RANDOM_STATE if args.random_state is None else args.random_state
     if args.command == "reduce":
-        return Pipeline([("scale", make_scaler(scaling(args))), ("model", make_autoencoder(args))])
-    estimator = make_autoencoder(args) if autoencoder_options_given(args) else None
-    detector = skae.AutoencoderAnomalyDetector(
-        estimator,
-        contamination=option(args, "contamination"),
-        scaler=scaling(args),
-        random_state=option(args, "random_state"),
-    )
+        autoencoder = make_autoencoder(args, random_state)
+        scale = scaler_name(args, autoencoder, DEFAULT_REDUCE_SCALER)
+        return Pipeline([("scale", "passthrough" if scale is None else SCALERS[scale]()), ("model", autoencoder)])
+    described = any(getattr(args, option) is not None for option in DESCRIBING_OPTIONS)
+    autoencoder = make_autoencoder(args, random_state) if described else None
+    detector = skae.AutoencoderAnomalyDetector(autoencoder, random_state=random_state)
+    detector.set_params(scaler=scaler_name(args, autoencoder, detector.scaler))
+    if args.contamination is not None:
+        detector.set_params(contamination=args.contamination)
     return Pipeline([("scale", "passthrough"), ("model", detector)])
 
 
-def autoencoder_options_given(args):
-    return any(getattr(args, name) is not None for name in AUTOENCODER_OPTIONS)
+def make_autoencoder(args, random_state):
+    """The autoencoder the options describe; what they leave out keeps the class's default."""
+    params = {
+        parameter: getattr(args, option)
+        for option, (parameter, _, _) in AUTOENCODER_OPTIONS.items()
+        if getattr(args, option) is not None
+    }
+    if args.n_components is not None:
+        params["n_components"] = args.n_components
+    elif args.command == "detect":
+        # The detector's measured default, a one-unit code.
+        params["n_components"] = DEFAULT_N_COMPONENTS
+    model = MODELS[args.model or DEFAULT_MODEL](**params, random_state=random_state)
+    return model.set_params(**dict(args.param or []))
+
+
+def scaler_name(args, autoencoder, default):
+    """A key of ``SCALERS`` or None, from ``--scale``: ``auto`` is ``default``, or min-max where the loss needs it."""
+    if args.scale not in (None, "auto"):
+        return None if args.scale == "none" else args.scale
+    if autoencoder is not None and losses.get_loss(autoencoder.loss).requires_unit_interval:
+        return "minmax"
+    return default
 
 
 def load_pipeline(args, notes):
@@ -498,30 +422,16 @@ def fit_pipeline(pipeline, data, args, notes):
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("always")
         pipeline.fit(data)
-    for warning in _unique_messages(caught):
-        notes(f"warning: {warning}")
-    fitted = fitted_autoencoders(pipeline)
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        notes(f"warning: {message}")
+    # The detector's members, or the final step.
+    fitted = getattr(pipeline[-1], "estimators_", [pipeline[-1]])
     epochs = "+".join(str(model.n_iter_) for model in fitted)
     notes(
         f"Done in {time.perf_counter() - tic:.1f} s: {epochs} epochs on {fitted[0].device_}, "
         f"final training loss {fitted[0].loss_curve_[-1]:.4g}."
     )
     return pipeline
-
-
-def fitted_autoencoders(pipeline):
-    """The fitted autoencoders inside a pipeline: the detector's members, or the final step."""
-    final = pipeline[-1]
-    return list(final.estimators_) if hasattr(final, "estimators_") else [final]
-
-
-def _unique_messages(caught):
-    seen = []
-    for warning in caught:
-        message = str(warning.message)
-        if message not in seen:
-            seen.append(message)
-    return seen
 
 
 # -- commands --------------------------------------------------------------
@@ -546,7 +456,10 @@ def detect(pipeline, data, args, notes):
 
 def top_features(pipeline, data, flags, k):
     """For each flagged row, its ``k`` features with the largest share of the reconstruction error."""
-    errors = feature_errors(pipeline, data)
+    detector, scaling = pipeline[-1], pipeline[:-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        errors = np.asarray(detector.reconstruction_error_per_feature(scaling.transform(data)), dtype=np.float64)
     shares = errors / np.maximum(errors.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
     names = np.asarray([str(column) for column in data.columns])
     column = np.full(len(data), "", dtype=object)
@@ -554,13 +467,6 @@ def top_features(pipeline, data, flags, k):
         order = np.argsort(-shares[row], kind="stable")[:k]
         column[row] = "; ".join(f"{names[j]} ({shares[row, j]:.0%})" for j in order)
     return column
-
-
-def feature_errors(pipeline, data):
-    """Per-feature reconstruction errors of ``data``, as the detector measures them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.asarray(pipeline[-1].reconstruction_error_per_feature(pipeline[:-1].transform(data)), dtype=np.float64)
 
 
 def reduce(pipeline, data, args, notes):
@@ -574,12 +480,11 @@ def reduce(pipeline, data, args, notes):
 
 
 def write_output(result, args):
-    index_label = args.index_col or "row"
+    options = {"index_label": args.index_col or "row", "float_format": FLOAT_FORMAT}
     if args.output is None:
-        result.to_csv(sys.stdout, index_label=index_label, float_format=FLOAT_FORMAT)
-        return
+        return result.to_csv(sys.stdout, **options)
     try:
-        result.to_csv(args.output, index_label=index_label, float_format=FLOAT_FORMAT)
+        result.to_csv(args.output, **options)
     except OSError as error:
         raise CommandLineError(f"cannot write {args.output!r}: {error.strerror or error}") from None
 
@@ -608,12 +513,6 @@ def run(args):
     write_output(result, args)
 
 
-def _silence_stdout():
-    # Python flushes stdout at exit, which would raise again on the closed pipe.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-
-
 def main(argv=None):
     """Run the ``skae`` command line; returns the exit status.
 
@@ -634,19 +533,17 @@ def main(argv=None):
         return exit_.code
     try:
         run(args)
-    except CommandLineError as error:
-        print(f"skae: error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        # The estimators' own input and parameter checks (InvalidParameterError
-        # included) explain the problem in their message.
+    except (CommandLineError, ValueError) as error:
+        # ValueError: the estimators' own input and parameter checks
+        # (InvalidParameterError included) explain the problem in their message.
         print(f"skae: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("skae: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader of standard output left early (as `| head` does); not an error of ours.
-        _silence_stdout()
+        # The reader of standard output left early (as `| head` does); not an error of
+        # ours. Python flushes stdout at exit, which would raise again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     return 0

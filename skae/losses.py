@@ -17,6 +17,11 @@ per sample (the mean over features), so losses add up and weight like numbers:
 ``0.5 * AbsoluteError() + SquaredError()`` is an L1 + L2 loss. Loss objects
 expose their parameters through ``get_params``/``set_params`` the way
 scikit-learn estimators do, so ``GridSearchCV`` can search ``loss__p``.
+
+A string names the same losses, as the ``skae`` command line does:
+``"huber:2"`` is ``Huber(delta=2)``, ``"lp:1.5"`` is ``Lp(p=1.5)`` and
+``"l1+0.5*l2"`` is ``AbsoluteError() + 0.5 * SquaredError()`` (see
+:func:`get_loss`).
 """
 
 from numbers import Real
@@ -252,26 +257,101 @@ class _CallableLoss(Loss):
         return values
 
 
+# The losses a string can name.
 LOSSES = {
     "squared_error": SquaredError,
     "absolute_error": AbsoluteError,
     "huber": Huber,
+    "lp": Lp,
     "binary_crossentropy": BinaryCrossEntropy,
 }
+# Short names, as on the command line.
+_ALIASES = {"l2": "squared_error", "l1": "absolute_error", "bce": "binary_crossentropy"}
+# The one parameter that a spelling such as "huber:2" sets; the other losses take none.
+_PARAMETERS = {"huber": "delta", "lp": "p"}
 
 
 def get_loss(loss):
-    """Resolve a loss given by name, object or callable to a :class:`Loss`."""
+    """Resolve a loss given by name, object or callable to a :class:`Loss`.
+
+    Parameters
+    ----------
+    loss : str, Loss or callable
+        A :class:`Loss` is returned as it is, and a callable ``(x_hat, x) ->
+        per-sample loss tensor`` is wrapped in one. A string names a loss of
+        :data:`LOSSES` (``"squared_error"``, ``"absolute_error"``,
+        ``"huber"``, ``"lp"``, ``"binary_crossentropy"``, or the short
+        ``"l2"``, ``"l1"``, ``"bce"``); ``"huber:2"`` and ``"lp:1.5"`` set
+        the loss's one parameter (``delta``, ``p``); terms add with ``+`` and
+        take a weight with ``*``, as in ``"l1+0.5*l2"``. Case and spaces do
+        not matter.
+
+    Returns
+    -------
+    loss : Loss
+        The loss, a new object unless ``loss`` was one.
+
+    Raises
+    ------
+    ValueError
+        For a string that is not such a spelling; the message names the
+        part it could not read and lists the names.
+    TypeError
+        For anything that is neither a string, a :class:`Loss` nor callable.
+
+    Examples
+    --------
+    >>> from skae.losses import get_loss
+    >>> get_loss("l1+0.5*huber:2")
+    Sum(first=AbsoluteError(), second=Scaled(loss=Huber(delta=2.0), weight=0.5))
+    """
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str):
-        try:
-            return LOSSES[loss]()
-        except KeyError:
-            raise ValueError(f"Unknown loss {loss!r}; choose one of {sorted(LOSSES)}.") from None
+        terms = [_parse_term(term, loss) for term in loss.replace(" ", "").lower().split("+")]
+        return sum(terms[1:], start=terms[0])
     if callable(loss):
         return _CallableLoss(loss)
     raise TypeError(f"loss must be a string, a skae.losses.Loss or a callable, got {loss!r}.")
+
+
+def _parse_term(term, text):
+    """One term of a loss string: ``[WEIGHT*]NAME[:PARAMETER]``."""
+    weight_text, star, term = term.rpartition("*")
+    name, colon, parameter_text = term.partition(":")
+    name = _ALIASES.get(name, name)
+    if name not in LOSSES:
+        raise _spelling_error(text, f"unknown loss {name!r}; the losses are {_loss_spellings()}")
+    loss = LOSSES[name]()
+    if colon:
+        if name not in _PARAMETERS:
+            raise _spelling_error(text, f"{name} takes no parameter")
+        parameter = _PARAMETERS[name]
+        loss.set_params(**{parameter: _parse_number(parameter_text, text, f"the {parameter} of {name}")})
+    return _parse_number(weight_text, text, "a weight") * loss if star else loss
+
+
+def _parse_number(number_text, text, what):
+    try:
+        return float(number_text)
+    except ValueError:
+        raise _spelling_error(text, f"{what} must be a number, got {number_text!r}") from None
+
+
+def _spelling_error(text, problem):
+    return ValueError(f"Cannot read the loss {text!r}: {problem}.")
+
+
+def _loss_spellings():
+    """The names a loss string may use, as one line for messages and help texts."""
+    aliases = {name: alias for alias, name in _ALIASES.items()}
+    spellings = []
+    for name in LOSSES:
+        if name in _PARAMETERS:
+            spellings.append(f"{name}[:{_PARAMETERS[name].upper()}]")
+        else:
+            spellings.append(f"{name} ({aliases[name]})" if name in aliases else name)
+    return ", ".join(spellings) + " or a weighted sum such as 'l1+0.5*l2'"
 
 
 def _check_positive(value, name):

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
-from skae.cli import main, parse_loss
-from skae.losses import AbsoluteError, Huber, Lp, Scaled, SquaredError, Sum
+from skae.anomaly import SCALERS
+from skae.cli import build_parser, main
+from skae.losses import BinaryCrossEntropy, Lp
 
 # Tiny networks and few epochs: these tests check the plumbing, not the models.
 FAST = ["--hidden-layer-sizes", "8", "--epochs", "3", "--device", "cpu"]
@@ -72,7 +73,9 @@ def test_detect_without_model_options_uses_the_detectors_default(csv_file, tmp_p
     assert detector.estimator is None and detector.contamination == 0.1
     assert list(pd.read_csv(io.StringIO(out)).columns) == ["id", "anomaly_score", "is_anomaly"]
 
-    status, loaded_out, err = run_cli(["detect", csv_file, "--index-col", "id", "--load", model_path, "-q", "--top-features", "0"], capsys)
+    status, loaded_out, err = run_cli(
+        ["detect", csv_file, "--index-col", "id", "--load", model_path, "-q", "--top-features", "0"], capsys
+    )
     assert status == 0, err
     assert loaded_out == out
     status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", model_path], capsys)
@@ -115,6 +118,8 @@ def test_options_reach_the_model_and_save_load_roundtrip(csv_file, tmp_path, cap
     assert (model.n_components, model.hidden_layer_sizes, model.max_iter, model.alpha) == (3, (8,), 3, 0.01)
     assert isinstance(model.loss, Lp) and model.loss.p == 0.5
     assert model.n_iter_ == 3
+    # The detector's min-max scaler, not one of the command line's own.
+    assert pipeline[0].get_params() == SCALERS["minmax"]().get_params()
 
     status, out, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", model_path, "--epochs", "9"], capsys)
     assert status == 0, err
@@ -189,13 +194,28 @@ def test_verbose_prints_epochs_to_stderr_only(csv_file, capsys):
     assert "Epoch" not in out
 
 
-def test_parse_loss():
-    assert isinstance(parse_loss("squared_error"), SquaredError)
-    assert parse_loss("huber:2.5").delta == 2.5
-    combined = parse_loss("l1+0.5*l2")
-    assert isinstance(combined, Sum) and isinstance(combined.first, AbsoluteError)
-    assert isinstance(combined.second, Scaled) and combined.second.weight == 0.5
-    assert isinstance(parse_loss("HUBER"), Huber)
+def test_scale_auto_follows_the_loss_also_when_set_by_param(csv_file, tmp_path, capsys):
+    model_path = tmp_path / "model.joblib"
+    args = ["reduce", csv_file, "--index-col", "id", "--param", "loss='binary_crossentropy'", "-q", *FAST]
+    args += ["--save", model_path]
+    status, _, err = run_cli(args, capsys)
+    assert status == 0, err
+    pipeline = joblib.load(model_path)
+    assert isinstance(pipeline[0], SCALERS["minmax"])
+    assert isinstance(pipeline[-1].loss_, BinaryCrossEntropy)
+
+
+def test_help_shows_the_library_defaults(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    subcommands = next(action for action in build_parser()._actions if action.dest == "command")
+    reduce_help = subcommands.choices["reduce"].format_help()
+    defaults = AutoencoderTransformer().get_params()
+    assert f"maximum training epochs (default: {defaults['max_iter']})" in reduce_help
+    assert f"Adam step size (default: {defaults['learning_rate_init']})" in reduce_help
+    assert f"latent code size (default: {defaults['n_components']})" in reduce_help
+    assert "--scale {" + ",".join(["auto", *SCALERS, "none"]) + "}" in reduce_help
+    detect_help = subcommands.choices["detect"].format_help()
+    assert f"(default: {AutoencoderAnomalyDetector().contamination})" in detect_help
 
 
 def test_python_m_skae_help_runs_in_a_subprocess():
