@@ -309,7 +309,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs before the loss "
                 "stopped improving; the model may not have converged.",
                 ConvergenceWarning,
-                stacklevel=4,  # the caller of fit or partial_fit
+                stacklevel=2,
             )
 
     def _starts_at_pca(self):

@@ -13,12 +13,14 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import SEED_BOUND, BaseAutoencoder, forget_fit
+from ._docs import fill_doc
 from .autoencoder import AutoencoderTransformer
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
 
-# The default member, chosen on ADBench (see the class Notes): a one-unit code
-# and one tanh hidden layer twice as wide as the input.
+# The default member, chosen on ADBench (the user guide's page "How the
+# detector's defaults were chosen"): a one-unit code and one tanh hidden layer
+# twice as wide as the input.
 DEFAULT_N_COMPONENTS = 1
 DEFAULT_HIDDEN_RATIO = 2.0
 DEFAULT_ACTIVATION = "tanh"
@@ -41,6 +43,7 @@ MIN_SAMPLES_FOR_EARLY_STOPPING = 50
 MIN_BATCHES_PER_EPOCH = 10
 
 
+@fill_doc
 class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     """Unsupervised outlier detection by autoencoder reconstruction error.
 
@@ -125,11 +128,10 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The ``100 * contamination`` percentile of the training samples'
         :meth:`score_samples`; ``decision_function = score_samples -
-        offset_``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` had string column names.
+        offset_``. :meth:`calibrate` sets it (and the error scales and
+        residual statistics) from other data.
+    {{n_features_in_}}
+    {{feature_names_in_}}
 
     See Also
     --------
@@ -140,83 +142,15 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     Notes
     -----
-    The defaults were chosen by measurement on seven ADBench tabular data
-    sets (breastw, cardio, letter, mnist, pendigits, satellite, thyroid;
-    Han et al., "ADBench", NeurIPS 2022) under the ADBench protocol, seeds
-    1-3; ``benchmarks/anomaly.py`` reproduces the comparison. The default
-    member is an :class:`AutoencoderTransformer` with a **one-unit code**,
-    one ``tanh`` hidden layer of twice the number of features, at most 100
-    epochs of minibatches of ``n_samples // 10`` (16 to 256) samples, and
-    early stopping on a 10% validation split (from 50 samples). Mean ROC-AUC (%) measured while choosing, one choice at a
-    time with the others at (or near) their final values, on seed 1 alone
-    where marked, with ``distance="mean_squared"`` unless said:
-
-    - code of 1 unit: 87.2, against 83.5 for 2 units and 77-80 for a
-      quarter or a half of the features (seed 1). A narrow code cannot
-      follow the rare samples, so they stand out; an ensemble of codes of
-      1, 2 and 4 units scored 85.2;
-    - ``tanh`` 87.2, ``relu`` 81.3 (seed 1);
-    - median-normalised per-feature errors 87.2, plain mean squared error
-      82.0 (seed 1): otherwise features that are always hard to reconstruct
-      drown the others; normalising by the median absolute deviation
-      instead scored 85.1 against 85.9;
-    - refitting without the worst ``contamination`` share: 86.3, fitting
-      once 84.0 (seed 1); a fixed 20% scored 86.5 (seeds 1-3) but, on data
-      with fewer outliers than that, drops inliers and ranks them as
-      outliers, hence the tie to ``contamination``;
-    - ``"minmax"`` scaling 86.3, ``"standard"`` 84.6 (seed 1);
-    - 100 epochs 85.9, 200 epochs 85.2, 300 epochs with early-stopping
-      patience 20 83.6; learning rate 1e-3 85.9, 1e-2 84.3; weight decay
-      ``alpha`` 1e-4 85.9, 1e-2 85.0; hidden width 2x 85.9, 1x 85.6;
-      ``n_estimators=3`` 85.9 at three times the cost (seeds 1-3);
-    - aggregating the normalised squared errors by their mean 85.9, the
-      mean of the largest quarter 86.3 (but 53.9 mean average precision
-      against 55.1), the maximum 85.5, the mean of square roots 84.8;
-    - the distance (ROC-AUC / average precision; the plain default member
-      and a denoising one, see below; seeds 1-3, and seeds 4-6 as a check
-      on seeds not used to choose):
-
-      ============================  ===========  ===========  ===========  ===========
-      distance                      plain 1-3    plain 4-6    denoise 1-3  denoise 4-6
-      ============================  ===========  ===========  ===========  ===========
-      mean of squares               85.9 / 55.1  86.0 / 50.8  86.3 / 55.5  85.6 / 51.8
-      Mahalanobis, full covariance  88.3 / 54.6  88.9 / 51.5  88.9 / 55.5  89.1 / 52.5
-      Mahalanobis, halfway shrunk   88.1 / 56.2  88.5 / 52.0  88.6 / 56.9  88.2 / 53.1
-      Mahalanobis, Ledoit-Wolf      88.2 / 54.4  88.6 / 51.5  88.7 / 54.9  88.7 / 52.2
-      mean of squares + full        87.8 / 55.5  88.0 / 51.8  88.1 / 56.2  87.7 / 52.7
-      Mahalanobis of the code       61.7 / 31.7
-      ============================  ===========  ===========  ===========  ===========
-
-      The Mahalanobis distance of the residual gains 2-3 points of ROC-AUC
-      on every seed set, mostly on letter (66 to 77) and satellite (67 to
-      72); shrinking the covariance halfway towards its diagonal keeps the
-      average precision (pendigits 39 where the full covariance gives 29;
-      Ledoit-Wolf's own estimate shrinks little towards the identity and
-      scores like the full covariance);
-    - a :class:`DenoisingAutoencoder` member: masking 10% of the inputs
-      (mean of squares) 86.3 / 55.5 against 85.9 / 55.1 for the plain
-      autoencoder, 20% 86.0 / 55.1, Gaussian noise of 0.05 85.7 / 55.2; on
-      seeds 4-6 masking scored 85.6 / 51.8 against 85.9 / 50.8. It gains
-      about one point of average precision, none of ROC-AUC, and blurs
-      :meth:`reconstruction_error_per_feature` (in the example below the
-      faulty temperature no longer has the largest error), so the default
-      member stays plain;
-    - since the autoencoders' ``tol`` became relative to the loss (with
-      two step decays on plateaus), the member's ``tol=1e-2`` scores
-      88.1 / 54.6, ``1e-3`` 87.4 / 53.8, ``1e-4`` 87.6 / 54.2, against
-      88.1 / 56.2 for the former absolute ``1e-4`` (seeds 1-3). The loss of
-      average precision is pendigits' (39 to 29), as sensitive here as to
-      the covariance above; a PCA start (``init="pca"``) makes a weaker
-      detector, so the member starts at random.
-
-    The default detector scored 88.1 mean ROC-AUC where scikit-learn's
-    IsolationForest scored 85.2, PCA reconstruction error 81.8 and PyOD's
-    AutoEncoder 83.8 (its defaults), and 54.6 mean average precision against
-    IsolationForest's 49.8 (seeds 1-3; 56.2 before the change of ``tol``). These are the data sets the defaults were chosen
-    on, so expect less of a margin elsewhere. A one-unit code suits tabular
-    data whose anomalies leave the main trend; for images or other data of
-    many degrees of freedom, pass an ``estimator`` with a larger code and
-    tune it with ``GridSearchCV(scoring="roc_auc")`` on a labelled sample.
+    The default member is an :class:`AutoencoderTransformer` with a one-unit
+    code, because a narrow code cannot follow the rare samples and so lets
+    them stand out, and one ``tanh`` hidden layer twice as wide as the
+    input; it starts at random and trains for at most 100 epochs, with early
+    stopping. On the seven ADBench tabular data sets these defaults were
+    chosen on, the detector scored 88.1 mean ROC-AUC against
+    IsolationForest's 85.2; :ref:`anomaly_defaults` gives every measurement.
+    Expect less of a margin elsewhere; for images or other data of many
+    degrees of freedom, pass an ``estimator`` with a larger code.
 
     Examples
     --------
@@ -237,7 +171,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "reconstruction_error_per_feature"]), None],
+        "estimator": [BaseAutoencoder, None],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "scaler": [StrOptions(set(SCALERS)), HasMethods(["fit", "transform"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -294,24 +228,21 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _fit(self, X):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
-        self._check_estimator()
         scaler = self._make_scaler()
-        X_scaled = X if scaler is None else scaler.fit_transform(X)
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(SEED_BOUND, size=self.n_estimators)
-        estimators = [self._make_member(X.shape, int(seed)) for seed in seeds]
+        X_scaled = X if scaler is None else np.asarray(scaler.fit_transform(X))
+        estimators = self._make_members(X.shape, incremental=False)
         self._fit_members(estimators, X_scaled)
-        error_scales = [self._error_scale(member, X_scaled) for member in estimators]
-        trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
+        trim_fraction = self._trim_fraction()
         if trim_fraction > 0:
             # The samples reconstructed worst are likely the training set's own
             # anomalies, which the first fit partly learned: refit without them.
-            kept = self._best_reconstructed(estimators, error_scales, X_scaled, trim_fraction)
+            residuals = list(_residuals(estimators, X_scaled))
+            error_scales = [_error_scale(member_residuals) for member_residuals in residuals]
+            kept = _best_reconstructed(residuals, error_scales, trim_fraction)
             self._fit_members(estimators, X_scaled[kept])
-            error_scales = [self._error_scale(member, X_scaled) for member in estimators]
         self.scaler_ = scaler
         self.estimators_ = estimators
-        self._calibrate(X_scaled, error_scales)
+        self._calibrate_scaled(X_scaled)
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -327,9 +258,9 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         samples that the model so far reconstructs worst (``fit`` instead
         refits without the worst of the whole data). After each call the
         error scales, the residual covariance (``distance="mahalanobis"``)
-        and ``offset_`` come from the chunk just seen;
-        :func:`skae.chunked.fit_threshold` sets them from a pass over all
-        the chunks.
+        and ``offset_`` come from the chunk just seen; :meth:`calibrate`
+        sets them from other data, and :func:`skae.chunked.fit_threshold`
+        from a pass over all the chunks.
 
         What cannot work chunk by chunk is refused with a ``ValueError``: a
         scaler without ``partial_fit`` (``"robust"``: its quantiles need all
@@ -359,62 +290,79 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32], ensure_min_samples=1)
         try:
             if first:
-                self._check_estimator()
                 scaler = self._make_scaler()
                 if scaler is not None and not hasattr(scaler, "partial_fit"):
                     raise ValueError(
                         f"partial_fit needs a scaler with partial_fit; {type(scaler).__name__} has "
                         "none. Use scaler='standard', 'minmax' or None."
                     )
-                rng = check_random_state(self.random_state)
-                seeds = rng.randint(SEED_BOUND, size=self.n_estimators)
-                estimators = [self._make_member(X.shape, int(seed), incremental=True) for seed in seeds]
+                estimators = self._make_members(X.shape, incremental=True)
             else:
                 scaler, estimators = self.scaler_, self.estimators_
             if scaler is not None:
                 scaler.partial_fit(X)
             X_scaled = X if scaler is None else np.asarray(scaler.transform(X))
             X_train = X_scaled
-            trim_fraction = self.contamination if self.trim_fraction == "auto" else self.trim_fraction
+            trim_fraction = self._trim_fraction()
             if trim_fraction > 0 and not first:
-                X_train = X_scaled[self._best_reconstructed(estimators, self.error_scales_, X_scaled, trim_fraction)]
+                residuals = list(_residuals(estimators, X_scaled))
+                X_train = X_scaled[_best_reconstructed(residuals, self.error_scales_, trim_fraction)]
             for member in estimators:
                 member.partial_fit(X_train)
             self.scaler_ = scaler
             self.estimators_ = estimators
-            self._calibrate(X_scaled)
+            self._calibrate_scaled(X_scaled)
         except BaseException:
             # A member that failed forgot its fit: leave no half-fitted detector.
             forget_fit(self)
             raise
         return self
 
-    def _best_reconstructed(self, estimators, error_scales, X_scaled, trim_fraction):
-        """Indices, in order, of the samples left after dropping the ``trim_fraction`` reconstructed worst."""
-        errors = self._mean_error(estimators, error_scales, X_scaled).mean(axis=1)
-        n_kept = max(1, math.ceil((1 - trim_fraction) * X_scaled.shape[0]))
-        return np.sort(np.argsort(errors, kind="stable")[:n_kept])
+    @_fit_context(prefer_skip_nested_validation=True)
+    def calibrate(self, X):
+        """Set the error scales, the residual distribution and ``offset_`` from ``X``.
 
-    def _calibrate(self, X_scaled, error_scales=None):
-        """Set ``error_scales_``, the residual distribution and ``offset_`` from scaled data."""
-        if error_scales is None:
-            error_scales = [self._error_scale(member, X_scaled) for member in self.estimators_]
-        self.error_scales_ = error_scales
+        The fitted members are kept as they are; only what ``fit`` computes
+        after training is computed again, on ``X``: each feature's median
+        squared error (``error_scales_``), the mean and shrunk precision of
+        the normalised residuals (with ``distance="mahalanobis"``), and the
+        threshold ``offset_`` at the ``100 * contamination`` percentile of
+        the scores. On the training set it reproduces ``fit``'s calibration.
+        Use it to re-threshold after a change of ``contamination`` or
+        ``distance``, or on data other than the training data;
+        :func:`skae.chunked.fit_threshold` does it over chunks, in bounded
+        memory.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the training data's features, before scaling.
+
+        Returns
+        -------
+        self : object
+            The recalibrated detector.
+        """
+        self._calibrate_scaled(self._scaled(X))
+        return self
+
+    def _calibrate_scaled(self, X_scaled):
+        """Calibrate from already scaled data, with one reconstruction per member."""
+        residuals = list(_residuals(self.estimators_, X_scaled))
+        self.error_scales_ = [_error_scale(member_residuals) for member_residuals in residuals]
         if self.distance == "mahalanobis":
-            self.residual_means_, self.residual_precisions_ = [], []
-            for member, scale in zip(self.estimators_, error_scales):
-                mean, precision = self._residual_distribution(member, scale, X_scaled)
-                self.residual_means_.append(mean)
-                self.residual_precisions_.append(precision)
-        train_scores = -self._anomaly_scores(X_scaled)
+            distributions = [
+                _residual_distribution(member_residuals / np.sqrt(scale), self.contamination)
+                for member_residuals, scale in zip(residuals, self.error_scales_)
+            ]
+            self.residual_means_ = [mean for mean, _ in distributions]
+            self.residual_precisions_ = [precision for _, precision in distributions]
+        else:
+            # What a former distance="mahalanobis" left would no longer match.
+            for name in ("residual_means_", "residual_precisions_"):
+                self.__dict__.pop(name, None)
+        train_scores = -self._anomaly_scores(residuals)
         self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
-
-    def _check_estimator(self):
-        if self.estimator is not None and not isinstance(self.estimator, BaseAutoencoder):
-            raise ValueError(
-                "estimator must be a skae autoencoder (a subclass of BaseAutoencoder such as "
-                f"AutoencoderTransformer), got {type(self.estimator).__name__}."
-            )
 
     def _fit_members(self, estimators, X_scaled):
         with warnings.catch_warnings():
@@ -433,81 +381,50 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             return SCALERS[self.scaler]()
         return clone(self.scaler)
 
-    def _make_member(self, shape, seed, incremental=False):
+    def _make_members(self, shape, incremental):
+        """``n_estimators`` unfitted members, each with its own seed drawn from ``random_state``."""
         n_samples, n_features = shape
-        if self.estimator is not None:
-            member = clone(self.estimator)
-        else:
-            member = AutoencoderTransformer(
-                n_components=DEFAULT_N_COMPONENTS,
-                hidden_layer_sizes=(max(1, round(DEFAULT_HIDDEN_RATIO * n_features)),),
-                activation=DEFAULT_ACTIVATION,
-                init=DEFAULT_INIT,
-                max_iter=DEFAULT_MAX_ITER,
-                learning_rate_init=DEFAULT_LEARNING_RATE,
-                batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
-                early_stopping=not incremental and n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
-                tol=DEFAULT_TOL,
-            )
-        member.set_params(random_state=seed)
-        if self.verbose:
-            member.set_params(verbose=self.verbose)
-        return member
+        rng = check_random_state(self.random_state)
+        members = []
+        for seed in rng.randint(SEED_BOUND, size=self.n_estimators):
+            if self.estimator is not None:
+                member = clone(self.estimator)
+            else:
+                member = AutoencoderTransformer(
+                    n_components=DEFAULT_N_COMPONENTS,
+                    hidden_layer_sizes=(max(1, round(DEFAULT_HIDDEN_RATIO * n_features)),),
+                    activation=DEFAULT_ACTIVATION,
+                    init=DEFAULT_INIT,
+                    max_iter=DEFAULT_MAX_ITER,
+                    learning_rate_init=DEFAULT_LEARNING_RATE,
+                    batch_size=int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256)),
+                    early_stopping=not incremental and n_samples >= MIN_SAMPLES_FOR_EARLY_STOPPING,
+                    tol=DEFAULT_TOL,
+                )
+            member.set_params(random_state=int(seed))
+            if self.verbose:
+                member.set_params(verbose=self.verbose)
+            members.append(member)
+        return members
 
-    @staticmethod
-    def _error_scale(member, X_scaled):
-        """Each feature's median training error, floored so that no feature's errors are blown up."""
-        median = np.median(member.reconstruction_error_per_feature(X_scaled), axis=0)
-        floor = 1e-3 * median.mean()
-        return np.maximum(median, floor) if floor > 0 else np.ones_like(median)
+    def _trim_fraction(self):
+        return self.contamination if self.trim_fraction == "auto" else self.trim_fraction
 
-    def _residual_distribution(self, member, scale, X_scaled):
-        """Mean and precision of the member's normalised residuals on the training samples it fits best.
-
-        The worst-reconstructed ``contamination`` share is left out, as from
-        the refit; the covariance is shrunk halfway towards its diagonal.
-        """
-        residuals = _normalised_residuals(member, scale, X_scaled)
-        n_samples, n_features = residuals.shape
-        n_kept = max(1, math.ceil((1 - self.contamination) * n_samples))
-        kept = residuals[np.argsort(np.square(residuals).mean(axis=1), kind="stable")[:n_kept]]
-        mean = kept.mean(axis=0)
-        covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True))
-        variances = np.diag(covariance)
-        floor = 1e-3 * variances.mean()
-        if not floor > 0:
-            # Residuals all alike (or a single sample): plain squared distance.
-            return mean, np.eye(n_features)
-        shrinkage = RESIDUAL_COVARIANCE_SHRINKAGE
-        covariance = (1 - shrinkage) * covariance
-        covariance[np.diag_indices(n_features)] += shrinkage * variances
-        # The shrunk matrix is at least ``shrinkage`` times the diagonal, so a
-        # floor on the variances keeps it invertible.
-        covariance[np.diag_indices(n_features)] += shrinkage * np.maximum(floor - variances, 0)
-        return mean, np.linalg.inv(covariance)
-
-    def _anomaly_scores(self, X_scaled):
-        """Anomaly score of each scaled sample, higher for more anomalous, averaged over the members."""
+    def _anomaly_scores(self, residuals):
+        """Anomaly score of each sample, higher for more anomalous, from the members' residuals."""
         if self.distance == "mean_squared":
-            return self._mean_error(self.estimators_, self.error_scales_, X_scaled).mean(axis=1)
+            return _mean_normalised_error(residuals, self.error_scales_).mean(axis=1)
         total = 0.0
-        members = zip(self.estimators_, self.error_scales_, self.residual_means_, self.residual_precisions_)
-        for member, scale, mean, precision in members:
-            centred = _normalised_residuals(member, scale, X_scaled) - mean
+        members = zip(residuals, self.error_scales_, self.residual_means_, self.residual_precisions_)
+        for member_residuals, scale, mean, precision in members:
+            centred = member_residuals / np.sqrt(scale) - mean
             total = total + np.einsum("ij,jk,ik->i", centred, precision, centred)
-        return total / (len(self.estimators_) * X_scaled.shape[1])
-
-    @staticmethod
-    def _mean_error(estimators, error_scales, X_scaled):
-        total = 0.0
-        for member, scale in zip(estimators, error_scales):
-            total = total + member.reconstruction_error_per_feature(X_scaled) / scale
-        return total / len(estimators)
+        return total / (len(self.estimators_) * centred.shape[1])
 
     def _scaled(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X if self.scaler_ is None else self.scaler_.transform(X)
+        return X if self.scaler_ is None else np.asarray(self.scaler_.transform(X))
 
     def reconstruction_error_per_feature(self, X):
         """Normalised squared reconstruction error of every sample and feature.
@@ -538,9 +455,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             Float64 errors; a DataFrame with the input's columns and index
             when ``X`` is a DataFrame, else an ndarray.
         """
-        X_scaled = self._scaled(X)
-        errors = self._mean_error(self.estimators_, self.error_scales_, X_scaled)
-        errors = errors.astype(np.float64, copy=False)
+        errors = _mean_normalised_error(_residuals(self.estimators_, self._scaled(X)), self.error_scales_)
         if hasattr(X, "columns") and hasattr(X, "index"):
             import pandas as pd  # only when the input is a DataFrame already
 
@@ -548,7 +463,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         return errors
 
     def score_samples(self, X):
-        """Minus the distance of each sample's normalised residual (see ``distance``).
+        """Score each sample by minus the distance of its normalised residual (see ``distance``).
 
         Higher means more normal, the opposite of an anomaly score.
 
@@ -563,7 +478,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             Minus the squared distance of the normalised residual, divided
             by the number of features.
         """
-        return -self._anomaly_scores(self._scaled(X)).astype(np.float64, copy=False)
+        # The residuals are made one member at a time, as the scores sum them.
+        return -self._anomaly_scores(_residuals(self.estimators_, self._scaled(X)))
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -596,7 +512,62 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         return np.where(self.decision_function(X) < 0, -1, 1)
 
 
-def _normalised_residuals(member, scale, X_scaled):
-    """``member``'s reconstruction minus ``X_scaled``, each feature divided by its typical error."""
-    reconstruction = member.engine_.predict(member._reconstruct, X_scaled, np.float64)
-    return (reconstruction - X_scaled) / np.sqrt(scale)
+# The detector's statistics all follow from one array per member and data
+# set, its residuals: reconstruction minus input.
+
+
+def _residuals(members, X_scaled):
+    """Each member's reconstruction of ``X_scaled`` minus ``X_scaled``, float64; one member at a time."""
+    for member in members:
+        reconstruction = member.inverse_transform(member.transform(X_scaled))
+        yield np.subtract(reconstruction, X_scaled, dtype=np.float64)
+
+
+def _error_scale(residuals):
+    """Each feature's median squared error, floored so that no feature's errors are blown up."""
+    median = np.median(np.square(residuals), axis=0)
+    floor = 1e-3 * median.mean()
+    return np.maximum(median, floor) if floor > 0 else np.ones_like(median)
+
+
+def _mean_normalised_error(residuals, error_scales):
+    """Squared residuals divided by their feature's error scale, averaged over the members."""
+    total = 0.0
+    for member_residuals, scale in zip(residuals, error_scales):
+        total = total + np.square(member_residuals) / scale
+    return total / len(error_scales)
+
+
+def _best_rows(row_errors, fraction):
+    """Indices, in order, of the rows left after dropping the ``fraction`` of largest ``row_errors``."""
+    n_kept = max(1, math.ceil((1 - fraction) * len(row_errors)))
+    return np.sort(np.argsort(row_errors, kind="stable")[:n_kept])
+
+
+def _best_reconstructed(residuals, error_scales, fraction):
+    """The rows left after dropping the ``fraction`` that the members reconstruct worst."""
+    return _best_rows(_mean_normalised_error(residuals, error_scales).mean(axis=1), fraction)
+
+
+def _residual_distribution(normalised_residuals, contamination):
+    """Mean and precision of one member's normalised residuals on the samples it reconstructs best.
+
+    The worst-reconstructed ``contamination`` share is left out, as from
+    the refit; the covariance is shrunk halfway towards its diagonal.
+    """
+    kept = normalised_residuals[_best_rows(np.square(normalised_residuals).mean(axis=1), contamination)]
+    n_features = kept.shape[1]
+    mean = kept.mean(axis=0)
+    covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True))
+    variances = np.diag(covariance)
+    floor = 1e-3 * variances.mean()
+    if not floor > 0:
+        # Residuals all alike (or a single sample): plain squared distance.
+        return mean, np.eye(n_features)
+    shrinkage = RESIDUAL_COVARIANCE_SHRINKAGE
+    covariance = (1 - shrinkage) * covariance
+    covariance[np.diag_indices(n_features)] += shrinkage * variances
+    # The shrunk matrix is at least ``shrinkage`` times the diagonal, so a
+    # floor on the variances keeps it invertible.
+    covariance[np.diag_indices(n_features)] += shrinkage * np.maximum(floor - variances, 0)
+    return mean, np.linalg.inv(covariance)

@@ -23,8 +23,11 @@ from collections.abc import Callable, Iterator
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .anomaly import AutoencoderAnomalyDetector
 
 __all__ = ["fit_chunks", "fit_threshold"]
 
@@ -152,10 +155,11 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
     from the whole training set: the per-feature medians of the members'
     reconstruction errors, the mean and shrunk covariance of the normalised
     residuals (with ``distance="mahalanobis"``), then the
-    ``100 * contamination`` percentile of the scores. Only the members'
-    weights are kept; nothing is trained. It also re-thresholds a detector
-    after a change of ``contamination``, or on data other than its training
-    data.
+    ``100 * contamination`` percentile of the scores, by the detector's
+    :meth:`~skae.AutoencoderAnomalyDetector.calibrate` on the rows read.
+    Only the members' weights are kept; nothing is trained. It also
+    re-thresholds a detector after a change of ``contamination``, or on data
+    other than its training data.
 
     Memory is bounded by ``max_samples`` rows: up to that many rows the
     result is exact (equal to what ``fit`` computes on the same rows); beyond
@@ -190,7 +194,7 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
         If the chunks hold no row or ``max_samples`` is not a positive
         integer; chunks with other columns are refused as by ``predict``.
     TypeError
-        If ``detector`` is not a detector with this calibration.
+        If ``detector`` is not an :class:`~skae.AutoencoderAnomalyDetector`.
 
     See Also
     --------
@@ -209,7 +213,7 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
     >>> float((detector.predict(X) == -1).mean())
     0.05
     """
-    if not hasattr(detector, "_calibrate"):
+    if not isinstance(detector, AutoencoderAnomalyDetector):
         raise TypeError(f"fit_threshold needs an AutoencoderAnomalyDetector, got {type(detector).__name__}.")
     check_is_fitted(detector)
     if isinstance(max_samples, bool) or not isinstance(max_samples, Integral) or max_samples < 1:
@@ -220,7 +224,9 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
     sample = None
     n_seen = 0
     for chunk in chunks:
-        rows = np.asarray(detector._scaled(chunk))
+        # Checked as predict checks its input, so that a chunk with other
+        # columns is refused before the detector changes.
+        rows = validate_data(detector, chunk, reset=False, dtype=[np.float64, np.float32])
         if sample is None:
             sample = np.empty((max_samples, rows.shape[1]), dtype=rows.dtype)
         # Reservoir sampling (Vitter's algorithm R), a chunk at a time: row t
@@ -237,7 +243,12 @@ def fit_threshold(detector, chunks, *, max_samples=100_000, random_state=None):
         n_seen += len(rows)
     if n_seen == 0:
         raise ValueError("fit_threshold got no data: the chunks were empty.")
-    detector._calibrate(sample[: min(n_seen, max_samples)])
+    sample = sample[: min(n_seen, max_samples)]
+    if hasattr(detector, "feature_names_in_"):
+        # The rows passed the name check chunk by chunk; named again, they
+        # pass calibrate's without a warning.
+        sample = pd.DataFrame(sample, columns=detector.feature_names_in_, copy=False)
+    detector.calibrate(sample)
     return detector
 
 

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -46,9 +47,7 @@ def with_outliers(n_inliers=300, n_outliers=15, random_state=0):
 def small_detector(**params):
     params.setdefault("random_state", 0)
     return AutoencoderAnomalyDetector(
-        AutoencoderTransformer(
-            n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40
-        ),
+        AutoencoderTransformer(n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40),
         **params,
     )
 
@@ -121,6 +120,50 @@ def test_mean_squared_distance_scores_the_mean_of_the_explanation():
     errors = detector.reconstruction_error_per_feature(X[:50])
     np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X[:50]))
     assert not hasattr(detector, "residual_precisions_")
+
+
+def test_calibrate_reproduces_fit_and_rethresholds_without_training():
+    X, _ = with_outliers()
+    detector = small_detector().fit(X)
+    fitted = {name: getattr(detector, name) for name in ("error_scales_", "residual_means_", "residual_precisions_")}
+    offset = detector.offset_
+    codes = detector.estimators_[0].transform(X)
+    assert detector.calibrate(X) is detector
+    assert detector.offset_ == pytest.approx(offset, rel=1e-12)
+    for name, values in fitted.items():
+        for new, old in zip(getattr(detector, name), values, strict=True):
+            np.testing.assert_allclose(new, old, rtol=1e-12, err_msg=name)
+
+    detector.set_params(contamination=0.3).calibrate(X)
+    assert abs(np.mean(detector.predict(X) == -1) - 0.3) <= 1.5 / X.shape[0]
+    np.testing.assert_array_equal(detector.estimators_[0].transform(X), codes)  # nothing trained
+    detector.set_params(distance="mean_squared").calibrate(X)
+    assert not hasattr(detector, "residual_precisions_")
+    errors = detector.reconstruction_error_per_feature(X)
+    np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X))
+    with pytest.raises(ValueError, match="features"):
+        detector.calibrate(X[:, :3])
+    with pytest.raises(NotFittedError):
+        small_detector().calibrate(X)
+
+
+def test_every_statistic_comes_from_one_reconstruction_per_member_and_fit(monkeypatch):
+    X, _ = with_outliers()
+    reconstructed = []
+    decode = AutoencoderTransformer.inverse_transform
+
+    def counted(self, codes):
+        reconstructed.append(len(codes))
+        return decode(self, codes)
+
+    monkeypatch.setattr(AutoencoderTransformer, "inverse_transform", counted)
+    small_detector(n_estimators=2).fit(X)
+    # Each member reconstructs the training set after its first fit (to trim)
+    # and after its refit (scales, residual distribution and threshold).
+    assert reconstructed == [len(X)] * 4
+    reconstructed.clear()
+    small_detector(n_estimators=2, trim_fraction=0).fit(X)
+    assert reconstructed == [len(X)] * 2
 
 
 def correlated_residual_data(n_samples, random_state):
@@ -198,9 +241,7 @@ def test_grid_search_over_the_autoencoder_parameters_with_roc_auc():
 )
 def test_every_autoencoder_variant_detects(variant):
     X, y = with_outliers(n_inliers=200, n_outliers=10)
-    autoencoder = variant(
-        n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40
-    )
+    autoencoder = variant(n_components=2, hidden_layer_sizes=(16,), activation="tanh", batch_size=32, max_iter=40)
     # The variational model's KL term wins over squared error on data of
     # small variance (minmax), so it gets standardised data, as its docs advise.
     scaler = "standard" if variant is VariationalAutoencoder else "minmax"
@@ -256,9 +297,7 @@ def test_bad_parameters_and_inputs():
 def test_a_failed_fit_leaves_nothing_half_fitted():
     X, _ = with_outliers(n_inliers=40, n_outliers=2)
     detector = small_detector().fit(X)
-    diverging = AutoencoderTransformer(
-        n_components=1, hidden_layer_sizes=(4,), learning_rate_init=1e30, max_iter=5
-    )
+    diverging = AutoencoderTransformer(n_components=1, hidden_layer_sizes=(4,), learning_rate_init=1e30, max_iter=5)
     detector.set_params(estimator=diverging)
     with pytest.raises(ValueError, match="loss became"):
         detector.fit(X[:, :5])
