@@ -59,7 +59,10 @@ def main():
         f"{len(X)} x {X.shape[1]} training samples (5 % outliers) in {len(chunks)} chunks, "
         f"{args.n_epochs} passes; ROC AUC on 10000 held-out samples (5 % outliers)"
     )
-    print(f"{'trim':>4}  {'seed':>4}  {'fit AUC':>8}  {'chunked AUC':>11}  {'fit flags':>9}  {'chunked flags':>13}  seconds")
+    print(
+        f"{'trim':>4}  {'seed':>4}  {'fit AUC':>8}  {'chunked AUC':>11}  "
+        f"{'fit flags':>9}  {'chunked flags':>13}  seconds"
+    )
     for trim_fraction in (0, "auto"):
         aucs = []
         for seed in range(args.seeds):

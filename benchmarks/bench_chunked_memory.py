@@ -89,8 +89,10 @@ def main():
 
     print(f"{N_FEATURES} float32 features, AutoencoderTransformer(3, hidden_layer_sizes=(64,)), one pass")
     print("peak RSS above the baseline (torch and skae imported, one tiny fit done), MiB")
-    print(f"{'mode':>10}  {'chunk rows':>10}  {'chunks':>6}  {'total rows':>10}  {'data MiB':>8}  "
-          f"{'peak - base':>11}  {'seconds':>7}")
+    print(
+        f"{'mode':>10}  {'chunk rows':>10}  {'chunks':>6}  {'total rows':>10}  {'data MiB':>8}  "
+        f"{'peak - base':>11}  {'seconds':>7}"
+    )
     csv_path = None
     if args.csv:
         n_rows = max(args.chunk_sizes) * max(args.n_chunks)

@@ -91,7 +91,8 @@ def main():
         mse = [held_out_mse(model, X_test) for model in (full, chunked, incremental.estimator_)]
         ratios.append((mse[1] / mse[0], mse[2] / mse[0]))
         print(
-            f"{seed:>4}  {mse[0]:>9.5f}  {mse[1]:>10.5f}  {mse[2]:>11.5f}  {mse[1] / mse[0]:>10.3f}  {mse[2] / mse[0]:>8.3f}"
+            f"{seed:>4}  {mse[0]:>9.5f}  {mse[1]:>10.5f}  {mse[2]:>11.5f}  "
+            f"{mse[1] / mse[0]:>10.3f}  {mse[2] / mse[0]:>8.3f}"
             f"   (seconds: fit {timings['fit']:.1f}, fit_chunks {timings['fit_chunks']:.1f}, "
             f"Incremental {timings['Incremental']:.1f})"
         )

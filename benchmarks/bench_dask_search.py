@@ -48,8 +48,10 @@ def main():
     X = make_data(args.n_samples)
     grid = {"loss": ["squared_error", "absolute_error", "huber"], "n_components": [1, 2, 3, 5]}
     estimator = AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=args.max_iter, random_state=0)
-    print(f"GridSearchCV: {len(grid['loss']) * len(grid['n_components'])} candidates x 3 folds, "
-          f"{args.n_samples} x {X.shape[1]} samples, max_iter={args.max_iter}")
+    print(
+        f"GridSearchCV: {len(grid['loss']) * len(grid['n_components'])} candidates x 3 folds, "
+        f"{args.n_samples} x {X.shape[1]} samples, max_iter={args.max_iter}"
+    )
 
     tic = time.perf_counter()
     local = GridSearchCV(estimator, grid, cv=3).fit(X)

@@ -46,8 +46,14 @@ def main():
         "digits, linear autoencoder",
         *split_standardised(digits),
         AutoencoderTransformer(
-            8, hidden_layer_sizes=(), activation="identity", alpha=0.0, learning_rate_init=1e-2,
-            max_iter=200, tol=0.0, random_state=0,
+            8,
+            hidden_layer_sizes=(),
+            activation="identity",
+            alpha=0.0,
+            learning_rate_init=1e-2,
+            max_iter=200,
+            tol=0.0,
+            random_state=0,
         ),
     )
     roll, _ = make_swiss_roll(1500, noise=0.05, random_state=0)
@@ -57,8 +63,13 @@ def main():
         X_train,
         X_test,
         AutoencoderTransformer(
-            2, hidden_layer_sizes=(64, 64), activation="tanh", learning_rate_init=3e-3,
-            max_iter=150, batch_size=64, random_state=0,
+            2,
+            hidden_layer_sizes=(64, 64),
+            activation="tanh",
+            learning_rate_init=3e-3,
+            max_iter=150,
+            batch_size=64,
+            random_state=0,
         ),
     )
 

@@ -57,7 +57,18 @@ numpydoc_xref_param_type = True
 # No intersphinx (the build must work offline), so plain names, not links to Python's docs.
 numpydoc_xref_aliases = {
     name: name.replace("-", "_")
-    for name in ["bool", "dict", "list", "tuple", "callable", "iterable", "sequence", "scalar", "array-like", "array_like"]
+    for name in [
+        "bool",
+        "dict",
+        "list",
+        "tuple",
+        "callable",
+        "iterable",
+        "sequence",
+        "scalar",
+        "array-like",
+        "array_like",
+    ]
 }
 numpydoc_xref_ignore = {
     "of", "shape", "or", "and", "default", "optional", "instance", "like", "to", "by", "from", "a", "an", "the",
@@ -155,9 +166,7 @@ def check_api_coverage(app):
             if inspect.ismodule(attribute):
                 continue  # documented through its own __all__
             if name not in api_text:
-                logging.getLogger(__name__).warning(
-                    f"{module.__name__}.{name} is public but missing from docs/api.rst"
-                )
+                logging.getLogger(__name__).warning(f"{module.__name__}.{name} is public but missing from docs/api.rst")
 
 
 # "name : ndarray of shape (n_features_in_,)": reST reads "n_features_in_" as a

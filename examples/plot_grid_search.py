@@ -78,9 +78,7 @@ print("best:", search.best_params_, f"accuracy {search.best_score_:.3f}")
 results = pd.DataFrame(search.cv_results_)
 loss_names = {"squared_error": "squared error", "absolute_error": "absolute error"}
 results["loss"] = [
-    f"Lp(p={params['ae__loss__p']})"
-    if "ae__loss__p" in params
-    else loss_names.get(params["ae__loss"], "L1 + L2")
+    f"Lp(p={params['ae__loss__p']})" if "ae__loss__p" in params else loss_names.get(params["ae__loss"], "L1 + L2")
     for params in results["params"]
 ]
 table = results.pivot_table(

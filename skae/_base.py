@@ -274,9 +274,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _train(self, X, incremental):
         engine = self.engine_
-        engine.set_hyperparameters(
-            learning_rate=self.learning_rate_init, alpha=self.alpha, precision=self.precision
-        )
+        engine.set_hyperparameters(learning_rate=self.learning_rate_init, alpha=self.alpha, precision=self.precision)
         X_train = training_tensor(X, engine.device)
         X_val = None
         early_stopping = self.early_stopping and not incremental
@@ -323,9 +321,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         n_samples = X.shape[0]
         n_val = max(1, round(self.validation_fraction * n_samples))
         if n_samples - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs at least 2 samples to hold out a validation set; got {n_samples}."
-            )
+            raise ValueError(f"early_stopping needs at least 2 samples to hold out a validation set; got {n_samples}.")
         generator = self.engine_.generator
         order = torch.randperm(n_samples, generator=generator, device=generator.device).to(X.device)
         return X[order[n_val:]], X[order[:n_val]]
@@ -430,8 +426,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         codes = check_array(X, dtype=[np.float32, np.float64])
         if codes.shape[1] != self.n_components:
             raise ValueError(
-                f"inverse_transform expects codes with n_components={self.n_components} "
-                f"columns, got {codes.shape[1]}."
+                f"inverse_transform expects codes with n_components={self.n_components} columns, got {codes.shape[1]}."
             )
         return self.engine_.predict(self._decode, codes, codes.dtype)
 

@@ -99,7 +99,8 @@ precision : {"float32", "bfloat16"}, default="float32"
     natively: recent GPUs, and CPUs with AVX512-BF16 or AMX, where wide
     data trains about 1.5 times as fast (see the benchmarks); elsewhere it
     is slower. Results then differ from float32 by about bfloat16's
-    precision (3 significant digits).""",    "init": """\
+    precision (3 significant digits).""",
+    "init": """\
 init : {"pca", "random"}, default="pca"
     How a new model starts, and with it the network's shape. ``"pca"``:
     the encoder and the decoder each have a linear path beside their
@@ -109,15 +110,14 @@ init : {"pca", "random"}, default="pca"
     learns what PCA misses. Where the decoder outputs logits
     (cross-entropy), the linear paths start at random. ``"random"``: the
     classic multilayer perceptron autoencoder, without linear paths, every
-    layer started by torch's default initialisation.""",    "init_random": """\
+    layer started by torch's default initialisation.""",
+    "init_random": """\
 init : {"pca", "random"}, default="random"
     How a new model starts, and with it the network's shape; see
     :class:`AutoencoderTransformer`. The default is ``"random"`` here,
     because this variant's penalty asks for codes unlike PCA's scores
     (sparse ones, or draws from a standard normal prior), and a PCA start
     holds them there.""",
-
-
     "n_features_in_": """\
 n_features_in_ : int
     Number of features seen during fit.""",

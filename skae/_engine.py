@@ -30,6 +30,7 @@ DEVICE_DATA_FRACTION = 0.5
 
 AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
+
 def resolve_device(device):
     """The ``torch.device`` for a ``device`` parameter value.
 

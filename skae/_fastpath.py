@@ -48,9 +48,7 @@ _BACKWARD_FROM_OUTPUT = {
         torch.ops.aten.threshold_backward.grad_input, grad, output, 0, grad_input=grad
     ),
     nn.Tanh: lambda grad, output: partial(torch.ops.aten.tanh_backward.grad_input, grad, output, grad_input=grad),
-    nn.Sigmoid: lambda grad, output: partial(
-        torch.ops.aten.sigmoid_backward.grad_input, grad, output, grad_input=grad
-    ),
+    nn.Sigmoid: lambda grad, output: partial(torch.ops.aten.sigmoid_backward.grad_input, grad, output, grad_input=grad),
 }
 
 
@@ -72,7 +70,9 @@ def _plain_mlp(module):
     if type(module) is not MLP:
         return None
     supported = (None, *_IN_PLACE)
-    activation, output_activation = (type(a) if a is not None else None for a in (module.activation, module.output_activation))
+    activation, output_activation = (
+        type(a) if a is not None else None for a in (module.activation, module.output_activation)
+    )
     if activation not in supported or output_activation not in supported:
         return None
     linears = list(module.layers)
@@ -222,7 +222,9 @@ class PlainMLPGradient:
         for index, (activation, out) in enumerate(zip(activations, outputs)):
             operations = encoder_forward if index <= code else rest_forward
             if index > 0:
-                operations.append(partial(torch.addmm, biases[index], outputs[index - 1], self._weights_t[index], out=out))
+                operations.append(
+                    partial(torch.addmm, biases[index], outputs[index - 1], self._weights_t[index], out=out)
+                )
             if index == n_layers - 1 and self._decoder_path is not None:
                 operations.append(partial(torch.Tensor.addmm_, out, outputs[code], self._decoder_path.t()))
             if activation is not None:

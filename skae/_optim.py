@@ -72,7 +72,9 @@ class FlatAdam:
             raise ValueError("FlatAdam needs all parameters on one device and of one dtype.")
         exempt = {id(p) for p in undecayed}
         decayed = [p.ndim > 1 and id(p) not in exempt for p in parameters]
-        self.parameters = [p for p, d in zip(parameters, decayed) if d] + [p for p, d in zip(parameters, decayed) if not d]
+        self.parameters = [p for p, d in zip(parameters, decayed) if d] + [
+            p for p, d in zip(parameters, decayed) if not d
+        ]
         self.n_weight_values = sum(p.numel() for p, d in zip(parameters, decayed) if d)
         first = parameters[0]
         self.values = first.new_empty(sum(p.numel() for p in self.parameters))

@@ -309,9 +309,7 @@ def _one_hidden_layer_norm(encoder, inputs, unit_weights=None):
         hidden = encoder.activation(pre_activation)
         # h'(a) of an elementwise activation: the gradient of sum(h(a)) in a,
         # itself differentiable so that the penalty trains the weights.
-        (slope,) = torch.autograd.grad(
-            hidden, pre_activation, torch.ones_like(hidden), create_graph=differentiable
-        )
+        (slope,) = torch.autograd.grad(hidden, pre_activation, torch.ones_like(hidden), create_graph=differentiable)
     gram = (weighted_second.T @ second.weight) * (first.weight @ first.weight.T)
     norm = ((slope @ gram) * slope).sum(dim=1)
     if encoder.linear_path is not None:

@@ -205,8 +205,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
             if not isinstance(corrupted, torch.Tensor) or corrupted.shape != X.shape:
                 shape = getattr(corrupted, "shape", type(corrupted).__name__)
                 raise ValueError(
-                    f"A callable noise must return a tensor of the batch's shape {tuple(X.shape)}; "
-                    f"got {shape}."
+                    f"A callable noise must return a tensor of the batch's shape {tuple(X.shape)}; got {shape}."
                 )
             return corrupted
         level = self.noise_level

@@ -79,9 +79,7 @@ def _root_mean_squared_error(X, X_hat):
 
 
 neg_mean_squared_reconstruction_error = reconstruction_scorer(mean_squared_error, greater_is_better=False)
-neg_root_mean_squared_reconstruction_error = reconstruction_scorer(
-    _root_mean_squared_error, greater_is_better=False
-)
+neg_root_mean_squared_reconstruction_error = reconstruction_scorer(_root_mean_squared_error, greater_is_better=False)
 neg_mean_absolute_reconstruction_error = reconstruction_scorer(mean_absolute_error, greater_is_better=False)
 reconstruction_r2 = reconstruction_scorer(r2_score)
 reconstruction_explained_variance = reconstruction_scorer(explained_variance_score)

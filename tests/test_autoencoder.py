@@ -43,8 +43,14 @@ def pca_error(X_train, X_test, n_components):
 def test_linear_autoencoder_reaches_pca_reconstruction_error(digits):
     X_train, X_test, _, _ = digits
     ae = AutoencoderTransformer(
-        8, hidden_layer_sizes=(), activation="identity", alpha=0.0, learning_rate_init=1e-2,
-        max_iter=200, tol=0.0, random_state=0,
+        8,
+        hidden_layer_sizes=(),
+        activation="identity",
+        alpha=0.0,
+        learning_rate_init=1e-2,
+        max_iter=200,
+        tol=0.0,
+        random_state=0,
     ).fit(X_train)
     ae_error = -ae.score(X_test)
     assert ae_error <= 1.01 * pca_error(X_train, X_test, 8)
@@ -55,8 +61,13 @@ def test_nonlinear_autoencoder_beats_pca_on_a_curved_manifold():
     X = StandardScaler().fit_transform(X)
     X_train, X_test = train_test_split(X, random_state=0)
     ae = AutoencoderTransformer(
-        2, hidden_layer_sizes=(64, 64), activation="tanh", learning_rate_init=3e-3,
-        max_iter=150, batch_size=64, random_state=0,
+        2,
+        hidden_layer_sizes=(64, 64),
+        activation="tanh",
+        learning_rate_init=3e-3,
+        max_iter=150,
+        batch_size=64,
+        random_state=0,
     ).fit(X_train)
     assert -ae.score(X_test) < 0.5 * pca_error(X_train, X_test, 2)
 
@@ -67,11 +78,13 @@ def test_nonlinear_autoencoder_beats_pca_on_a_curved_manifold():
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_grid_search_over_losses_and_latent_size_in_a_pipeline(digits, n_jobs):
     X_train, _, y_train, _ = digits
-    pipe = Pipeline([
-        ("scale", StandardScaler()),
-        ("ae", AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=30, random_state=0)),
-        ("clf", LogisticRegression(max_iter=200)),
-    ])
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("ae", AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=30, random_state=0)),
+            ("clf", LogisticRegression(max_iter=200)),
+        ]
+    )
     grid = [
         {"ae__loss": ["squared_error", "huber", Lp(0.5)], "ae__n_components": [4, 8]},
         {"ae__loss": [Lp(1.0)], "ae__loss__p": [0.5, 1.5], "ae__n_components": [8]},
@@ -243,8 +256,14 @@ def test_loss_curve_and_history(small_X):
 def test_early_stopping_restores_the_best_validation_weights(digits):
     X_train = digits[0][:500]
     ae = AutoencoderTransformer(
-        4, hidden_layer_sizes=(32,), early_stopping=True, n_iter_no_change=3, max_iter=300,
-        learning_rate_init=0.05, random_state=0, init="random",
+        4,
+        hidden_layer_sizes=(32,),
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=300,
+        learning_rate_init=0.05,
+        random_state=0,
+        init="random",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # stopping early is converging: no warning
@@ -262,8 +281,7 @@ def test_engine_restores_the_weights_of_the_best_validation_epoch(digits):
     ae = AutoencoderTransformer(4, hidden_layer_sizes=(32,), learning_rate_init=0.05, random_state=0, init="random")
     ae._fit(X_train.numpy(), incremental=True)  # builds the engine and the loss
     engine = ae.engine_
-    engine.run(X_train, objective=ae._objective, batch_size=32, n_epochs=40, X_val=X_val,
-               tol=0.0, n_iter_no_change=5)
+    engine.run(X_train, objective=ae._objective, batch_size=32, n_epochs=40, X_val=X_val, tol=0.0, n_iter_no_change=5)
     assert engine.evaluate(X_val, ae._objective, 256) == pytest.approx(-engine.best_validation_score, rel=1e-5)
     assert engine.best_validation_score > engine.validation_scores[-1]
 
@@ -292,9 +310,9 @@ def test_partial_fit_is_one_pass_with_the_same_optimiser(small_X):
     assert optimizer.n_steps == 2  # one batch of 60 per pass, two passes
 
     # Same as two epochs of fit without shuffling across the same batches.
-    fitted = AutoencoderTransformer(
-        2, hidden_layer_sizes=(8,), batch_size=60, max_iter=2, tol=0, random_state=0
-    ).fit(small_X)
+    fitted = AutoencoderTransformer(2, hidden_layer_sizes=(8,), batch_size=60, max_iter=2, tol=0, random_state=0).fit(
+        small_X
+    )
     assert fitted.loss_curve_[0] == ae.loss_curve_[0]
 
 
@@ -327,11 +345,17 @@ def test_continued_training_uses_the_current_learning_rate_and_alpha(small_X):
 # -- persistence -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("dump, load", [
-    (pickle.dumps, pickle.loads),
-    (lambda obj: (joblib.dump(obj, buffer := io.BytesIO()), buffer.getvalue())[1],
-     lambda data: joblib.load(io.BytesIO(data))),
-], ids=["pickle", "joblib"])
+@pytest.mark.parametrize(
+    "dump, load",
+    [
+        (pickle.dumps, pickle.loads),
+        (
+            lambda obj: (joblib.dump(obj, buffer := io.BytesIO()), buffer.getvalue())[1],
+            lambda data: joblib.load(io.BytesIO(data)),
+        ),
+    ],
+    ids=["pickle", "joblib"],
+)
 def test_pickle_round_trip_predicts_the_same_and_keeps_training(small_X, dump, load):
     ae = AutoencoderTransformer(2, **FAST).fit(small_X)
     restored = load(dump(ae))

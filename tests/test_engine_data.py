@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, VariationalAutoencoder
-from skae import _engine
+from skae import AutoencoderTransformer, DenoisingAutoencoder, VariationalAutoencoder, _engine
 from skae._engine import as_float32_tensor, training_tensor
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1, random_state=0)

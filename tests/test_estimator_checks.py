@@ -3,9 +3,9 @@
 import pytest
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
+    check_global_output_transform_pandas,
     check_param_validation,
     check_set_output_transform_pandas,
-    check_global_output_transform_pandas,
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
     parametrize_with_checks,

@@ -157,9 +157,7 @@ def test_buffered_inference_matches_the_modules(estimator, monkeypatch, rng):
     estimator.set_params(n_components=2).fit(X[:500])
     buffered_calls = []
     original = BufferedForward.__call__
-    monkeypatch.setattr(
-        BufferedForward, "__call__", lambda self, x: buffered_calls.append(len(x)) or original(self, x)
-    )
+    monkeypatch.setattr(BufferedForward, "__call__", lambda self, x: buffered_calls.append(len(x)) or original(self, x))
     codes, reconstruction, scores = (
         estimator.transform(X), estimator.inverse_transform(estimator.transform(X)), estimator.score_samples(X)
     )  # fmt: skip

@@ -23,8 +23,8 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
-from skae._network import ACTIVATIONS
 from skae._engine import PLATEAU_STEP_DECAYS
+from skae._network import ACTIVATIONS
 from skae.contractive import relative_contraction, squared_jacobian_norm
 from skae.sparse import kl_sparsity, l1_l2_ratios, threshold_code
 
@@ -310,9 +310,9 @@ def test_contractive_encoder_is_flatter_on_held_out_data(digits):
         random_state=0,
     )
     # Rifai et al.'s penalty, the default before the relative one.
-    contractive = ContractiveAutoencoder(
-        contractive_weight=0.01, contraction="absolute", **same_size_and_budget
-    ).fit(X_train)
+    contractive = ContractiveAutoencoder(contractive_weight=0.01, contraction="absolute", **same_size_and_budget).fit(
+        X_train
+    )
     plain = AutoencoderTransformer(**same_size_and_budget).fit(X_train)
     held_out = torch.as_tensor(X_test, dtype=torch.float32)
     with torch.no_grad():
