@@ -59,13 +59,32 @@ class Loss(BaseEstimator):
         ``"sigmoid"``.
     requires_unit_interval : bool
         Whether the data must lie in ``[0, 1]``.
+
+    See Also
+    --------
+    get_loss : Resolve a loss given by name, object or callable.
+
+    Examples
+    --------
+    A new loss implements :meth:`per_sample`, and adds and weights like the
+    built-in ones:
+
+    >>> import torch
+    >>> from skae.losses import Loss
+    >>> class LogCosh(Loss):
+    ...     def per_sample(self, output, target):
+    ...         return torch.log(torch.cosh(output - target)).mean(dim=1)
+    >>> 0.5 * LogCosh()
+    Scaled(loss=LogCosh(), weight=0.5)
+    >>> LogCosh().per_sample(torch.zeros(2, 3), torch.zeros(2, 3))
+    tensor([0., 0.])
     """
 
     output_activation = "identity"
     requires_unit_interval = False
 
     def per_sample(self, output, target):
-        """Loss of each sample: a tensor of shape ``(n_samples,)``.
+        """Compute the loss of each sample, the mean over its features.
 
         Parameters
         ----------
@@ -74,6 +93,11 @@ class Loss(BaseEstimator):
             ``"sigmoid"``).
         target : torch.Tensor of shape (n_samples, n_features)
             The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
         """
         raise NotImplementedError
 
@@ -81,7 +105,19 @@ class Loss(BaseEstimator):
         return self.per_sample(output, target)
 
     def reconstruct(self, output):
-        """Map the decoder's raw output to the input space."""
+        """Map the decoder's raw output to the input space.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+
+        Returns
+        -------
+        reconstruction : torch.Tensor of shape (n_samples, n_features)
+            The sigmoid of ``output`` where ``output_activation`` is
+            ``"sigmoid"``, otherwise ``output`` itself.
+        """
         if self.output_activation == "sigmoid":
             return torch.sigmoid(output)
         return output
@@ -101,16 +137,70 @@ class Loss(BaseEstimator):
 
 
 class SquaredError(Loss):
-    """Mean squared error over features: a Gaussian decoder."""
+    """Mean squared error over features: a Gaussian decoder.
+
+    See Also
+    --------
+    AbsoluteError : Less sensitive to large errors.
+    Huber : Squared for small errors, absolute for large ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import SquaredError
+    >>> SquaredError().per_sample(torch.tensor([[1.0, 3.0]]), torch.zeros(1, 2))
+    tensor([5.])
+    """
 
     def per_sample(self, output, target):
+        """Compute the mean squared error of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         return (output - target).square().mean(dim=1)
 
 
 class AbsoluteError(Loss):
-    """Mean absolute error over features: a Laplacian decoder."""
+    """Mean absolute error over features: a Laplacian decoder.
+
+    See Also
+    --------
+    SquaredError : Weighs large errors more.
+    Lp : The mean ``p``-th power of the absolute error.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import AbsoluteError
+    >>> AbsoluteError().per_sample(torch.tensor([[1.0, -3.0]]), torch.zeros(1, 2))
+    tensor([2.])
+    """
 
     def per_sample(self, output, target):
+        """Compute the mean absolute error of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         return (output - target).abs().mean(dim=1)
 
 
@@ -121,12 +211,40 @@ class Huber(Loss):
     ----------
     delta : float, default=1.0
         Where the loss turns from quadratic to linear, in the data's units.
+
+    See Also
+    --------
+    SquaredError : The quadratic part alone.
+    AbsoluteError : The linear part alone.
+
+    Examples
+    --------
+    An error of 0.5 costs ``0.5**2 / 2``; one of 3 costs ``3 - 1 / 2``:
+
+    >>> import torch
+    >>> from skae.losses import Huber
+    >>> Huber(delta=1.0).per_sample(torch.tensor([[0.5], [3.0]]), torch.zeros(2, 1))
+    tensor([0.1250, 2.5000])
     """
 
     def __init__(self, delta=1.0):
         self.delta = delta
 
     def per_sample(self, output, target):
+        """Compute the mean Huber loss of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         _check_positive(self.delta, "delta")
         return F.huber_loss(output, target, reduction="none", delta=self.delta).mean(dim=1)
 
@@ -137,12 +255,42 @@ class BinaryCrossEntropy(Loss):
     Computed on logits (``binary_cross_entropy_with_logits``), which is stable
     where a sigmoid followed by a log would overflow; reconstructions are the
     sigmoid of the decoder's output.
+
+    See Also
+    --------
+    SquaredError : For real-valued data.
+
+    Examples
+    --------
+    A logit of 0 reconstructs 0.5 and costs ``log(2)`` whatever the target:
+
+    >>> import torch
+    >>> from skae.losses import BinaryCrossEntropy
+    >>> loss = BinaryCrossEntropy()
+    >>> loss.reconstruct(torch.zeros(1, 2))
+    tensor([[0.5000, 0.5000]])
+    >>> loss.per_sample(torch.zeros(1, 2), torch.tensor([[0.0, 1.0]]))
+    tensor([0.6931])
     """
 
     output_activation = "sigmoid"
     requires_unit_interval = True
 
     def per_sample(self, output, target):
+        """Compute the mean binary cross-entropy of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output, as logits.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input, in ``[0, 1]``.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         return F.binary_cross_entropy_with_logits(output, target, reduction="none").mean(dim=1)
 
 
@@ -162,6 +310,18 @@ class Lp(Loss):
         The exponent, > 0.
     epsilon : float, default=1e-3
         The smoothing scale used when ``p < 1``.
+
+    See Also
+    --------
+    SquaredError : The case ``p = 2``.
+    AbsoluteError : The case ``p = 1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import Lp
+    >>> Lp(p=3).per_sample(torch.tensor([[2.0, 0.0]]), torch.zeros(1, 2))
+    tensor([4.])
     """
 
     def __init__(self, p=2.0, epsilon=1e-3):
@@ -169,6 +329,20 @@ class Lp(Loss):
         self.epsilon = epsilon
 
     def per_sample(self, output, target):
+        """Compute the mean ``p``-th power error of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         _check_positive(self.p, "p")
         diff = output - target
         if self.p < 1:
@@ -187,6 +361,21 @@ class Sum(Loss):
     first, second : Loss
         The two terms. Both must map the decoder output the same way (both
         on logits or both on raw values).
+
+    See Also
+    --------
+    Scaled : A loss times a weight.
+    get_loss : Reads sums such as ``"l1+l2"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import AbsoluteError, SquaredError
+    >>> loss = AbsoluteError() + SquaredError()
+    >>> loss
+    Sum(first=AbsoluteError(), second=SquaredError())
+    >>> loss.per_sample(torch.tensor([[2.0, 0.0]]), torch.zeros(1, 2))
+    tensor([3.])
     """
 
     def __init__(self, first, second):
@@ -208,6 +397,20 @@ class Sum(Loss):
         return self.first.requires_unit_interval or self.second.requires_unit_interval
 
     def per_sample(self, output, target):
+        """Compute the sum of the two terms' losses of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         return self.first.per_sample(output, target) + self.second.per_sample(output, target)
 
 
@@ -220,6 +423,21 @@ class Scaled(Loss):
         The loss to weight.
     weight : float, default=1.0
         Its weight, >= 0.
+
+    See Also
+    --------
+    Sum : The sum of two losses.
+    get_loss : Reads weights such as ``"0.5*l1"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import AbsoluteError
+    >>> loss = 0.5 * AbsoluteError()
+    >>> loss
+    Scaled(loss=AbsoluteError(), weight=0.5)
+    >>> loss.per_sample(torch.tensor([[2.0, 0.0]]), torch.zeros(1, 2))
+    tensor([0.5000])
     """
 
     def __init__(self, loss, weight=1.0):
@@ -235,6 +453,20 @@ class Scaled(Loss):
         return self.loss.requires_unit_interval
 
     def per_sample(self, output, target):
+        """Compute the weighted loss of each sample.
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_features)
+            The decoder's raw output.
+        target : torch.Tensor of shape (n_samples, n_features)
+            The clean input.
+
+        Returns
+        -------
+        loss : torch.Tensor of shape (n_samples,)
+            The loss of each sample.
+        """
         if not isinstance(self.weight, Real) or self.weight < 0:
             raise ValueError(f"Scaled loss weight must be a number >= 0, got {self.weight!r}.")
         return self.weight * self.loss.per_sample(output, target)
