@@ -31,8 +31,8 @@ def forget_fit(estimator):
         delattr(estimator, name)
 
 
-def validate_training_data(estimator, X, *, reset):
-    """``validate_data`` for training: float32 or float64, at least one sample and one feature.
+def validate_training_data(estimator, X, *, reset, dtype=(np.float32, np.float64)):
+    """``validate_data`` for training: ``dtype`` (the first for other inputs), at least one sample and one feature.
 
     A table without columns gets an error that says so (NumPy's own, from a
     DataFrame with no columns, does not).
@@ -43,7 +43,7 @@ def validate_training_data(estimator, X, *, reset):
             f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required "
             f"by {type(estimator).__name__}."
         )
-    return validate_data(estimator, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1)
+    return validate_data(estimator, X, reset=reset, dtype=list(dtype), ensure_min_samples=1)
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -12,9 +12,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder, forget_fit
+from ._base import SEED_BOUND, BaseAutoencoder, forget_fit, validate_training_data
 from ._docs import fill_doc
 from .autoencoder import AutoencoderTransformer
+
+# Integer and other input becomes float64: the scaler and the residual
+# statistics are computed in it.
+TRAINING_DTYPES = (np.float64, np.float32)
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
 
@@ -227,7 +231,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             raise
 
     def _fit(self, X):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        X = validate_training_data(self, X, reset=True, dtype=TRAINING_DTYPES)
         scaler = self._make_scaler()
         X_scaled = X if scaler is None else np.asarray(scaler.fit_transform(X))
         estimators = self._make_members(X.shape, incremental=False)
@@ -287,7 +291,12 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 f"n_estimators changed from {len(self.estimators_)} to {self.n_estimators} since "
                 "partial_fit started; call fit to start afresh, or restore it."
             )
-        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        try:
+            X = validate_training_data(self, X, reset=first, dtype=TRAINING_DTYPES)
+        except BaseException:
+            if first:  # no feature_names_in_ left behind
+                forget_fit(self)
+            raise
         try:
             if first:
                 scaler = self._make_scaler()
@@ -455,7 +464,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             Float64 errors; a DataFrame with the input's columns and index
             when ``X`` is a DataFrame, else an ndarray.
         """
-        errors = _mean_normalised_error(_residuals(self.estimators_, self._scaled(X)), self.error_scales_)
+        X_scaled = self._scaled(X)
+        errors = _mean_normalised_error(_residuals(self.estimators_, X_scaled), self.error_scales_)
         if hasattr(X, "columns") and hasattr(X, "index"):
             import pandas as pd  # only when the input is a DataFrame already
 
@@ -478,8 +488,9 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             Minus the squared distance of the normalised residual, divided
             by the number of features.
         """
+        X_scaled = self._scaled(X)
         # The residuals are made one member at a time, as the scores sum them.
-        return -self._anomaly_scores(_residuals(self.estimators_, self._scaled(X)))
+        return -self._anomaly_scores(_residuals(self.estimators_, X_scaled))
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.

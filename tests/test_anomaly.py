@@ -143,8 +143,10 @@ def test_calibrate_reproduces_fit_and_rethresholds_without_training():
     np.testing.assert_allclose(errors.mean(axis=1), -detector.score_samples(X))
     with pytest.raises(ValueError, match="features"):
         detector.calibrate(X[:, :3])
-    with pytest.raises(NotFittedError):
-        small_detector().calibrate(X)
+    unfitted = small_detector()
+    for method in (unfitted.calibrate, unfitted.reconstruction_error_per_feature):
+        with pytest.raises(NotFittedError):
+            method(X)
 
 
 def test_every_statistic_comes_from_one_reconstruction_per_member_and_fit(monkeypatch):
