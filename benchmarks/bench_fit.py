@@ -142,11 +142,13 @@ def fit_eager(
     batch_size=BATCH_SIZE,
     lr=LEARNING_RATE,
     weight_decay=0.0,
+    epoch_seconds=None,
 ):
     """The minimal loop, by default on the fixed network and settings.
 
     With ``weight_decay``, Adam decays the weights only (a parameter group of
-    their own), not the biases.
+    their own), not the biases. Each epoch's time is appended to the list
+    ``epoch_seconds`` if one is given.
     """
     import torch
 
@@ -163,6 +165,7 @@ def fit_eager(
     data = torch.from_numpy(X).to(device)
     n_samples = data.shape[0]
     for _ in range(epochs):
+        tic = time.perf_counter()
         order = torch.randperm(n_samples, device=device)
         for start in range(0, n_samples, batch_size):
             batch = data[order[start : start + batch_size]]
@@ -170,6 +173,9 @@ def fit_eager(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if epoch_seconds is not None:
+            _synchronize(device)
+            epoch_seconds.append(time.perf_counter() - tic)
     _synchronize(device)
     return lambda X: model(torch.from_numpy(X).to(device)).cpu().numpy()
 
@@ -405,7 +411,7 @@ def compare_defaults(shape_name, X, repeats, args):
         warnings.simplefilter("ignore")
         AutoencoderTransformer(N_COMPONENTS, max_iter=1, random_state=0).fit(warm_up)
     times = {"skae_defaults": [], "eager_decay": []}
-    epochs, device, drifts, losses = None, args.device, [], {}
+    epochs, device, drifts, eager_drifts, losses = None, args.device, [], [], {}
     for _ in range(repeats):
         seconds, (model, printed) = timed(lambda: fit_skae_defaults(X), device)
         times["skae_defaults"].append(seconds)
@@ -422,8 +428,10 @@ def compare_defaults(shape_name, X, repeats, args):
             losses["skae_defaults"] = mse_of(lambda X: model.inverse_transform(model.transform(X)), X)
         elif model.n_iter_ != epochs:
             print(f"# skae_defaults ran {model.n_iter_} epochs this round, {epochs} in the first")
-        seconds, predict = timed(lambda: fit_eager(X, epochs, device, **settings), device)
+        eager_epochs = []
+        seconds, predict = timed(lambda: fit_eager(X, epochs, device, epoch_seconds=eager_epochs, **settings), device)
         times["eager_decay"].append(seconds)
+        eager_drifts.append(epoch_drift(eager_epochs))
         losses.setdefault("eager_decay", mse_of(predict, X))
 
     n_samples, n_features = X.shape
@@ -443,6 +451,13 @@ def compare_defaults(shape_name, X, repeats, args):
         f"median {drift['median']:.3f} s, last {drift['last']:.3f} s"
     )
     print(f"last epoch / first epoch {drift['last/first']:.2f}, last / median of first 3 {drift['last/first3']:.2f}")
+    # The control: torch's own loop shares none of skae's code, so a drift it
+    # shows too comes from the machine (sustained load), not from skae.
+    eager_drift = {key: statistics.median(run[key] for run in eager_drifts) for key in eager_drifts[0]}
+    print(
+        f"control, eager_decay in the same runs: last epoch / first epoch {eager_drift['last/first']:.2f}, "
+        f"last / median of first 3 {eager_drift['last/first3']:.2f}"
+    )
     print("final training MSE: " + ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items()))
     print(
         "skae at its defaults over the eager loop with matching weight decay, same epochs and network: "
