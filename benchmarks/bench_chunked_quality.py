@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
 from skae.chunked import fit_chunks
+from skae.metrics import neg_mean_squared_reconstruction_error
 
 
 def make_data(n_samples, n_features=20, n_latent=3, seed=0):
@@ -40,7 +41,7 @@ def make_data(n_samples, n_features=20, n_latent=3, seed=0):
 
 
 def held_out_mse(model, X_test):
-    return float(-model.score(X_test))
+    return float(-neg_mean_squared_reconstruction_error(model, X_test))
 
 
 def main():

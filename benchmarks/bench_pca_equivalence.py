@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer
+from skae.metrics import neg_mean_squared_reconstruction_error
 
 
 def split_standardised(X):
@@ -36,7 +37,7 @@ def compare(name, X_train, X_test, autoencoder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         autoencoder.fit(X_train)
-    ae, pca = -autoencoder.score(X_test), pca_error(X_train, X_test, k)
+    ae, pca = -neg_mean_squared_reconstruction_error(autoencoder, X_test), pca_error(X_train, X_test, k)
     print(f"{name}, {k} components: test MSE PCA {pca:.4f}, autoencoder {ae:.4f}, ratio {ae / pca:.3f}")
 
 

@@ -29,6 +29,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from skae import AutoencoderTransformer
 from skae.losses import AbsoluteError, Lp, SquaredError
+from skae.metrics import neg_mean_squared_reconstruction_error
 
 X, y = load_digits(return_X_y=True)
 
@@ -62,7 +63,7 @@ grid = [
 
 
 def reconstruction(pipeline, X, y=None):
-    return pipeline["ae"].score(pipeline["scale"].transform(X))
+    return neg_mean_squared_reconstruction_error(pipeline["ae"], pipeline["scale"].transform(X))
 
 
 search = GridSearchCV(

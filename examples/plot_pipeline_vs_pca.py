@@ -61,13 +61,14 @@ plt.show()
 # %%
 # Both maps keep some digits apart; the autoencoder's nonlinear code separates
 # more of the ten classes at the same size. How much of the image survives the
-# 2-D bottleneck? Compare reconstruction errors on the scaled pixels (the
-# autoencoder's ``score`` is minus its mean squared reconstruction error).
+# 2-D bottleneck? Compare mean squared reconstruction errors on the scaled
+# pixels.
 
 scaled = MinMaxScaler().fit_transform(X)
 pca = pca_map[-1]
 pca_error = np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2)
-ae_error = -ae_map[-1].score(scaled)
+ae = ae_map[-1]
+ae_error = np.mean((ae.inverse_transform(ae.transform(scaled)) - scaled) ** 2)
 print(f"mean squared reconstruction error, 2 components: PCA {pca_error:.4f}, autoencoder {ae_error:.4f}")
 
 # %%

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from skae import SparseAutoencoder
+from skae.metrics import neg_mean_squared_reconstruction_error
 
 X = load_digits().data / 16.0
 
@@ -43,7 +44,7 @@ for weight in weights:
 
 zero_share = [np.mean(models[w].transform(X) == 0) for w in weights]
 active_units = [np.mean(np.sum(models[w].transform(X) > 0, axis=1)) for w in weights]
-errors = [-models[w].score(X) for w in weights]
+errors = [-neg_mean_squared_reconstruction_error(models[w], X) for w in weights]
 for w, z, a, e in zip(weights, zero_share, active_units, errors):
     print(f"sparsity_weight={w:g}: {z:.0%} zeros, {a:.1f} active units per digit, reconstruction MSE {e:.4f}")
 

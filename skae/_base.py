@@ -12,14 +12,24 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._engine import AUTOCAST_DTYPES, INFERENCE_BATCH_SIZE, TrainingEngine, resolve_device, training_tensor
+from ._engine import (
+    AUTOCAST_DTYPES,
+    INFERENCE_BATCH_SIZE,
+    TrainingEngine,
+    fill_missing,
+    observed_per_sample,
+    resolve_device,
+    training_tensor,
+)
 from ._network import ACTIVATIONS, build_network
-from .losses import get_loss
+from .losses import _fit_scale_in_chunks, get_loss
 
 SEED_BOUND = np.iinfo(np.int32).max
 # batch_size="auto": n_samples // AUTO_BATCHES_PER_EPOCH rows, clipped to the range.
 AUTO_BATCHES_PER_EPOCH = 40
 AUTO_BATCH_SIZE_RANGE = (32, 256)
+# Rows per chunk when fitting noise_scale_ on the training residuals: memory of one chunk.
+NOISE_SCALE_CHUNK_ROWS = 1024
 
 
 def forget_fit(estimator):
@@ -34,7 +44,8 @@ def forget_fit(estimator):
 def validate_training_data(estimator, X, *, reset, dtype=(np.float32, np.float64)):
     """``validate_data`` for training: ``dtype`` (the first for other inputs), at least one sample and one feature.
 
-    A table without columns gets an error that says so (NumPy's own, from a
+    NaN marks a missing entry and passes; infinity is an error. A table
+    without columns gets an error that says so (NumPy's own, from a
     DataFrame with no columns, does not).
     """
     shape = getattr(X, "shape", None)
@@ -43,7 +54,43 @@ def validate_training_data(estimator, X, *, reset, dtype=(np.float32, np.float64
             f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required "
             f"by {type(estimator).__name__}."
         )
-    return validate_data(estimator, X, reset=reset, dtype=list(dtype), ensure_min_samples=1)
+    return validate_data(
+        estimator, X, reset=reset, dtype=list(dtype), ensure_min_samples=1, ensure_all_finite="allow-nan"
+    )
+
+
+def check_observed(X, seen_before=None):
+    """The mask of ``X``'s missing (NaN) entries, or None if it has none; an error for a row with none observed.
+
+    ``seen_before``, how many values of each feature earlier training sets
+    had, lets a continued fit train on a feature missing from its chunk; a
+    feature never observed is an error, as it leaves nothing to learn or to
+    fill it with.
+    """
+    # A sum is NaN if any entry is (or, harmlessly, if it overflows both
+    # ways): complete data costs no mask of X's size.
+    if not np.isnan(X.sum()):
+        return None
+    missing = np.isnan(X)
+    if not missing.any():
+        return None
+    empty_rows = np.flatnonzero(missing.all(axis=1))
+    if empty_rows.size:
+        raise ValueError(
+            f"{empty_rows.size} row(s) of X have no observed value (all NaN), the first at index "
+            f"{empty_rows[0]}: nothing to train on. Drop them before fitting."
+        )
+    n_observed = (~missing).sum(axis=0)
+    if seen_before is not None:
+        n_observed = n_observed + seen_before
+    empty_features = np.flatnonzero(n_observed == 0)
+    if empty_features.size:
+        raise ValueError(
+            f"{empty_features.size} feature(s) of X have no observed value (all NaN), the first at "
+            f"column {empty_features[0]}: nothing to learn them from. Drop those columns (or impute them) "
+            "before fitting."
+        )
+    return missing
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -70,6 +117,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     - ``_penalties(module, inputs, code)``: extra loss terms, by name;
     - ``_objective(module, inputs, target, generator)``: the whole objective,
       for models whose forward pass differs (the variational autoencoder);
+      it takes its reconstruction term with ``_reconstruction_per_sample``,
+      which leaves out missing entries (NaN in ``target``; ``inputs`` has
+      them filled with the training means);
     - ``_encode(module, x)`` and ``_decode(module, code)``: inference, what
       ``transform`` and ``inverse_transform`` compute for one batch.
 
@@ -210,6 +260,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             X = validate_training_data(self, X, reset=fresh)
             if not fresh:
                 self._check_same_network(X.shape[1])
+            missing = check_observed(X, None if fresh else self._observed_counts_)
             loss = get_loss(self.loss)
             self._check_training_data(X, loss)
         except BaseException:
@@ -222,8 +273,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if fresh:
                 self._initialize(X.shape[1])
             self.loss_ = loss
+            self._record_observed_means(X, missing)
             self._record_training_data(X)
-            self._train(X, incremental)
+            self._train(X, incremental, has_missing=missing is not None)
         except BaseException:
             # A failed fit leaves no half-fitted model behind.
             forget_fit(self)
@@ -238,11 +290,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{type(self).__name__} is undercomplete (SparseAutoencoder may be overcomplete)."
             )
         _ = loss.output_activation  # raises for a sum of incompatible losses
-        if loss.requires_unit_interval and X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                f"The loss {self.loss!r} models data in [0, 1] (a Bernoulli likelihood), but X "
-                f"ranges over [{X.min():g}, {X.max():g}]; scale it, for example with MinMaxScaler."
-            )
+        if loss.requires_unit_interval and X.size:
+            # nanmin: missing entries (NaN) are left out; every row has an observed one.
+            low, high = np.nanmin(X), np.nanmax(X)
+            if low < 0 or high > 1:
+                raise ValueError(
+                    f"The loss {self.loss!r} models data in [0, 1] (a Bernoulli likelihood), but X "
+                    f"ranges over [{low:g}, {high:g}]; scale it, for example with MinMaxScaler."
+                )
 
     def _check_same_network(self, n_features):
         # Continuing (partial_fit, warm_start) trains the existing network; a
@@ -272,16 +327,58 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             precision=self.precision,
         )
 
-    def _train(self, X, incremental):
+    def _record_observed_means(self, X, missing):
+        """Keep each feature's count and mean of observed values over the training sets since the last fresh fit.
+
+        The means fill missing entries of what the encoder sees, in training
+        and at inference.
+        """
+        if missing is None:
+            counts, means = np.full(X.shape[1], X.shape[0]), X.mean(axis=0, dtype=np.float64)
+        else:
+            counts = (~missing).sum(axis=0)
+            sums = np.where(missing, 0.0, X).sum(axis=0, dtype=np.float64)
+            means = np.divide(sums, counts, out=np.zeros(X.shape[1]), where=counts > 0)
+        if hasattr(self, "_observed_counts_"):
+            total = self._observed_counts_ + counts
+            means = self._observed_means_ + (means - self._observed_means_) * (counts / total)
+            counts = total
+        self._observed_counts_, self._observed_means_ = counts, means
+
+    def _fill_missing(self, X):
+        """``X`` with each missing entry replaced by its feature's training mean; ``X`` itself if complete."""
+        if not np.isnan(X.sum()):  # no mask of X's size for complete data
+            return X
+        missing = np.isnan(X)
+        if not missing.any():
+            return X
+        return np.where(missing, self._observed_means_.astype(X.dtype), X)
+
+    def _reconstruction_per_sample(self, output, target):
+        """``loss_.per_sample(output, target)``, over the observed entries of ``target`` if training data has NaN.
+
+        Variants compute their reconstruction term with it, so that one rule
+        for missing entries serves every objective.
+        """
+        if self._training_has_missing_:
+            return observed_per_sample(self.loss_, output, target)
+        return self.loss_.per_sample(output, target)
+
+    def _train(self, X, incremental, has_missing=False):
         engine = self.engine_
         engine.set_hyperparameters(learning_rate=self.learning_rate_init, alpha=self.alpha, precision=self.precision)
+        # Read by _reconstruction_per_sample: complete data keeps the plain loss, bit for bit.
+        self._training_has_missing_ = has_missing
+        fill_values = self._observed_means_ if has_missing else None
         X_train = training_tensor(X, engine.device)
         X_val = None
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
             X_train, X_val = self._validation_split(X_train)
         if engine.n_iter == 0 and self._starts_at_pca():
-            engine.module.initialize_as_pca(X_train)
+            engine.module.initialize_as_pca(
+                X_train if fill_values is None else fill_missing(X_train, torch.as_tensor(fill_values))
+            )
         stopped_early = engine.run(
             X_train,
             objective=self._objective,
@@ -294,11 +391,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             n_iter_no_change=math.inf if incremental else self.n_iter_no_change,
             verbose=self.verbose,
             plain_loss=self._plain_reconstruction_loss(),
+            fill_values=fill_values,
         )
         self.n_iter_ = engine.n_iter
         self.loss_curve_ = list(engine.loss_curve)
         self.loss_terms_curve_ = {name: list(curve) for name, curve in engine.loss_terms_curve.items()}
         self.best_loss_ = engine.best_loss
+        self._fit_noise_scale(X)
         if early_stopping:
             self.validation_scores_ = list(engine.validation_scores)
             self.best_validation_score_ = engine.best_validation_score
@@ -309,6 +408,37 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=2,
             )
+
+    def _fit_noise_scale(self, X):
+        """Fit ``noise_scale_``, each feature's scale of the loss's noise model, on the residuals of ``X``.
+
+        ``None`` where the noise model has no scale (Bernoulli) or the loss
+        has none (a callable). The residuals are made in chunks of rows; for
+        squared, absolute and ``Lp`` errors only their per-feature sums are
+        kept, Huber and sums gather them (``n_samples * n_features`` float64
+        values). Scales are kept above float32's resolution of the data's
+        largest value, so that a feature reconstructed exactly does not give
+        an infinite likelihood.
+        """
+        loss = self.loss_
+        if not (loss.has_noise_model and loss.has_scale):
+            self.noise_scale_ = None
+            return
+
+        largest = [0.0]  # the largest magnitude in X, seen chunk by chunk
+
+        def residual_chunks():
+            for start in range(0, X.shape[0], NOISE_SCALE_CHUNK_ROWS):
+                chunk = torch.from_numpy(X[start : start + NOISE_SCALE_CHUNK_ROWS])
+                largest[0] = max(largest[0], float(chunk.abs().nan_to_num().max()))
+                # Missing entries are filled for the encoder, as at inference;
+                # their residuals (NaN) are left out of the fit.
+                reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(chunk.numpy()), np.float32)
+                yield chunk.double() - torch.from_numpy(reconstruction).double()
+
+        scale = _fit_scale_in_chunks(loss, residual_chunks()).numpy()
+        resolution = max(np.finfo(np.float32).eps * largest[0], np.finfo(np.float32).tiny)
+        self.noise_scale_ = np.maximum(scale, resolution)
 
     def _starts_at_pca(self):
         """Whether a new model starts from PCA: ``init="pca"`` and a decoder that outputs the reconstruction.
@@ -375,7 +505,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Training loss terms: reconstruction of ``target`` from ``inputs``, plus penalties."""
         code = module.encoder(inputs)
         output = module.decoder(code)
-        terms = {"reconstruction": self.loss_.per_sample(output, target).mean()}
+        terms = {"reconstruction": self._reconstruction_per_sample(output, target).mean()}
         terms.update(self._penalties(module, inputs, code))
         return terms
 
@@ -395,10 +525,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def transform(self, X):
         """Encode ``X`` to its latent code.
 
+        Missing entries (NaN) are filled with their feature's mean on the
+        training data, as in training; a row with no observed entry gets
+        the code of the training means.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to encode.
+            Data to encode; may hold NaN.
 
         Returns
         -------
@@ -406,8 +540,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The codes, in the input's float dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        return self.engine_.predict(self._encode, X, X.dtype)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite="allow-nan")
+        return self.engine_.predict(self._encode, self._fill_missing(X), X.dtype)
 
     def inverse_transform(self, X):
         """Decode latent codes back to the input space.
@@ -436,24 +570,28 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to reconstruct.
+            Data to reconstruct; may hold NaN (see :meth:`transform`).
 
         Returns
         -------
         errors : ndarray of shape (n_samples, n_features), float64
-            ``(x_hat - x) ** 2`` elementwise.
+            ``(x_hat - x) ** 2`` elementwise; NaN where ``x`` is missing.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        reconstruction = self.engine_.predict(self._reconstruct, X, np.float64)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite="allow-nan")
+        reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(X), np.float64)
         return np.square(reconstruction - X)
 
     def score_samples(self, X):
-        """Compute minus the mean squared reconstruction error of each sample.
+        """Compute the log-likelihood of each sample under the model.
 
-        Higher means better reconstructed, the scikit-learn convention for
-        outlier scores. The metric is squared error whatever the training
-        ``loss``, so scores of models trained with different losses compare.
+        The model is the one the training ``loss`` stands for: each feature
+        is its reconstruction plus independent noise of the loss's noise
+        model, with the scale ``noise_scale_`` fitted on the training
+        residuals (a Gaussian for squared error, a Laplacian for absolute
+        error; see :mod:`skae.losses`). As ``PCA.score_samples``, higher
+        means more likely, and the log-densities of models trained with
+        different losses compare on the same data.
 
         Parameters
         ----------
@@ -463,50 +601,83 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
-            ``-mean((x_hat - x) ** 2)`` over features, per sample.
+            ``sum_f log f(x_f - x_hat_f; s_f)`` over features, per sample.
+
+        Raises
+        ------
+        ValueError
+            If the loss has no noise model (a callable): score with a scorer
+            of :mod:`skae.metrics` instead.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        loss = self._scoring_loss()
         if X.dtype == np.float32:
-            # The network's own precision: the error is taken on the device
-            # batch by batch, and only the scores come back.
-            return self.engine_.predict(self._negative_mean_squared_error, X, np.float64)
+            # The network's own precision: the log-likelihood is taken on the
+            # device batch by batch, and only the scores come back.
+            scale = self._noise_scale_tensor(torch.float32, self.engine_.device)
+
+            def log_likelihood(module, x):
+                return loss.log_likelihood(self._reconstruct(module, x).float(), x, scale).sum(dim=1)
+
+            return self.engine_.predict(log_likelihood, X, np.float64)
+        scale = self._noise_scale_tensor(torch.float64, "cpu")
         scores = np.empty(X.shape[0])
         # Float64 input is scored against itself, not its float32 rounding.
         # Chunked, so no (n_samples, n_features) float64 array is ever built.
         for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
             chunk = X[start : start + INFERENCE_BATCH_SIZE]
-            reconstruction = self.engine_.predict(self._reconstruct, chunk, np.float32)
-            error = np.subtract(reconstruction, chunk, dtype=np.float64)
-            scores[start : start + chunk.shape[0]] = -np.einsum("ij,ij->i", error, error) / X.shape[1]
+            reconstruction = torch.from_numpy(self.engine_.predict(self._reconstruct, chunk, np.float64))
+            log_likelihood = loss.log_likelihood(reconstruction, torch.from_numpy(chunk), scale)
+            scores[start : start + chunk.shape[0]] = log_likelihood.sum(dim=1).numpy()
         return scores
 
-    def _negative_mean_squared_error(self, module, x):
-        # The reconstruction is a buffer of this batch or a fresh tensor (float()
-        # copies only bfloat16), so it is overwritten in place.
-        error = self._reconstruct(module, x).float().sub_(x).square_()
-        return error.sum(dim=1).div_(-x.shape[1])
+    def _scoring_loss(self):
+        if not self.loss_.has_noise_model:
+            raise ValueError(
+                f"score and score_samples are log-likelihoods under the loss's noise model, and the "
+                f"loss {self.loss!r} has none (a callable says nothing of its noise). Pass a scorer of "
+                "skae.metrics as scoring=, such as neg_mean_squared_reconstruction_error, or subclass "
+                "skae.losses.Loss and implement elementwise."
+            )
+        return self.loss_
+
+    def _noise_scale_tensor(self, dtype, device):
+        if self.noise_scale_ is None:
+            return None
+        return torch.as_tensor(self.noise_scale_, dtype=dtype, device=device)
 
     def score(self, X, y=None):
-        """Compute minus the mean squared reconstruction error over ``X``.
+        """Compute the mean log-likelihood of the samples of ``X``.
 
-        The value used by ``GridSearchCV(scoring=None)``. It is the same metric
-        whatever the ``loss`` parameter, so a grid over losses compares like
-        with like. Note that a reconstruction score always favours a larger
-        ``n_components``; to choose the latent size, score a downstream task
-        in a ``Pipeline`` instead (see the user guide).
+        The value used by ``GridSearchCV(scoring=None)``, as ``PCA.score`` is:
+        the mean of :meth:`score_samples`, the log-density of each sample
+        under the noise model of the training ``loss`` with per-feature
+        scales fitted on the training residuals. Held-out log-likelihoods of
+        models trained with different losses compare, so a grid over
+        ``loss`` picks the loss whose noise model fits the data (the user
+        guide's "Searching the loss"). They do not choose ``n_components``:
+        a wider code passes part of each row's own noise through and always
+        scores higher; score a downstream task in a ``Pipeline`` instead.
+        Minus the mean squared error, the score before, is
+        ``skae.metrics.neg_mean_squared_reconstruction_error``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to reconstruct.
+            Data to score.
         y : None
             Ignored.
 
         Returns
         -------
         score : float
-            ``-mean((x_hat - x) ** 2)`` over samples and features.
+            The mean log-likelihood per sample (summed over features).
+
+        Raises
+        ------
+        ValueError
+            If the loss has no noise model (a callable).
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -541,4 +712,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # NaN marks a missing entry: trained on the observed ones, filled for the encoder.
+        tags.input_tags.allow_nan = True
         return tags

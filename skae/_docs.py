@@ -145,7 +145,15 @@ best_validation_score_ : float
     The best of ``validation_scores_``; only with ``early_stopping``.""",
     "loss_": """\
 loss_ : skae.losses.Loss
-    The loss object used.""",
+    The loss object used.
+noise_scale_ : ndarray of shape (`n_features_in_`,) or None
+    The scale of each feature in the loss's noise model, fitted by maximum
+    likelihood on the residuals of the data of the last ``fit`` (or of the
+    last ``partial_fit`` call's chunk), at least float32's resolution of the
+    data's largest value: what :meth:`score` and :meth:`score_samples` use. For squared
+    error it is ``sqrt(2)`` times the noise's standard deviation, for
+    absolute error the Laplacian's scale. ``None`` for a Bernoulli loss,
+    which has no scale, and for a callable loss, which has no noise model.""",
     "engine_": """\
 engine_ : skae._engine.TrainingEngine
     The training state: module, optimiser, generator, history.""",

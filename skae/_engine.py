@@ -8,6 +8,11 @@ scalar}`` and ``corrupt(x, generator) -> x_in``, and for inference a function
 ``function(module, x)``; variants differ only in those hooks. Every hook
 receives what it uses (the module, the engine's generator) as arguments, so
 none reaches back into the engine.
+
+Training data may have missing entries (NaN) when the estimator passes
+``fill_values``: the hooks then receive inputs with every missing entry
+filled, and the target with its NaN kept, so that the objective takes its
+loss over the observed entries only (see :func:`observed_per_sample`).
 """
 
 import contextlib
@@ -89,6 +94,39 @@ def training_tensor(X, device):
         if np.asarray(X).size * 4 > DEVICE_DATA_FRACTION * free_bytes:
             return as_float32_tensor(X, "cpu")
     return as_float32_tensor(X, device)
+
+
+def fill_missing(X, fill_values):
+    """``X`` with each NaN replaced by its feature's entry of ``fill_values``; ``X`` itself if it has none."""
+    missing = torch.isnan(X)
+    return torch.where(missing, fill_values.to(X.device, X.dtype), X)
+
+
+def observed_per_sample(loss, output, target):
+    """``loss.per_sample`` over the observed entries of ``target`` (NaN marks a missing one).
+
+    Each missing target is replaced by the model's own reconstruction of
+    it, detached, where every loss in :mod:`skae.losses` is at its minimum:
+    the entry adds nothing to the gradient. Rescaling by ``n_features /
+    n_observed`` turns the mean over all features into the mean over the
+    observed ones, so a row counts alike however many of its entries are
+    missing. On complete rows the value is ``loss.per_sample`` exactly.
+    The loss value of a missing entry is zero except for the binary
+    cross-entropy, where it is the entropy of the reconstruction (a
+    constant to the gradient). Every row needs an observed entry.
+    """
+    missing = torch.isnan(target)
+    filled = torch.where(missing, loss.reconstruct(output.detach()), target)
+    n_observed = (~missing).sum(dim=1).to(output.dtype)
+    return loss.per_sample(output, filled) * (target.shape[1] / n_observed)
+
+
+def _observed_weights_sqrt(batch):
+    """Square roots of each entry's loss weight: ``n_features / n_observed`` of its row where observed, else 0."""
+    observed = ~torch.isnan(batch)
+    # n_features / n_observed in one division: exactly 1 for a complete row.
+    row_weights = torch.div(batch.shape[1], observed.sum(dim=1, keepdim=True).to(batch.dtype)).sqrt_()
+    return observed.to(batch.dtype).mul_(row_weights)
 
 
 def _to_device(batch, device):
@@ -219,6 +257,7 @@ class TrainingEngine:
         n_iter_no_change=math.inf,
         verbose=False,
         plain_loss=None,
+        fill_values=None,
     ):
         """Train for up to ``n_epochs`` passes over ``X``.
 
@@ -235,6 +274,14 @@ class TrainingEngine:
         ``decoder(encoder(inputs))`` with one term ``"reconstruction"``, lets
         the engine compute gradients by hand where
         :class:`~skae._fastpath.PlainMLPGradient` supports the network.
+
+        ``fill_values``, one value per feature, says that ``X`` (and
+        ``X_val``) may hold NaN for missing entries: each batch's inputs
+        have them replaced by these values (before ``corrupt``), and the
+        target keeps them, for ``objective`` to leave out of its loss. The
+        hand-written gradient then weighs each observed entry by
+        ``n_features / n_observed`` of its row and each missing one by zero.
+        Every row needs an observed entry. ``None``: the data is complete.
         """
         self.optimizer.attach()
         self.optimizer.weight_decay = self.alpha / X.shape[0]
@@ -242,6 +289,8 @@ class TrainingEngine:
         if plain_loss is not None:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
             gradient = PlainMLPGradient.for_module(self.module, plain_loss, compute_dtype)
+        if fill_values is not None:
+            fill_values = torch.as_tensor(fill_values, dtype=torch.float32, device=self.device)
         no_improvement = 0
         n_plateaus = 0  # each divides the step size; each fit call starts afresh
         self.optimizer.learning_rate = self.learning_rate
@@ -249,11 +298,11 @@ class TrainingEngine:
         stopped_early = False
         if X_val is not None and self.n_iter == 0:
             # The starting point (PCA's solution, say) is a candidate too.
-            self.best_validation_score = -self.evaluate(X_val, objective, batch_size)
+            self.best_validation_score = -self.evaluate(X_val, objective, batch_size, fill_values)
             best_state = copy.deepcopy(self.module.state_dict())
         for _ in range(n_epochs):
             tic = time.perf_counter()
-            terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient)
+            terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient, fill_values)
             loss = sum(terms.values())
             self._check_finite(loss, "training")
             self.n_iter += 1
@@ -262,7 +311,7 @@ class TrainingEngine:
                 self.loss_terms_curve.setdefault(name, []).append(value)
             message = f"Epoch {self.n_iter}: train loss {loss:.6g}"
             if X_val is not None:
-                validation_loss = self.evaluate(X_val, objective, batch_size)
+                validation_loss = self.evaluate(X_val, objective, batch_size, fill_values)
                 self._check_finite(validation_loss, "validation")
                 score = -validation_loss
                 self.validation_scores.append(score)
@@ -290,7 +339,7 @@ class TrainingEngine:
             self.module.load_state_dict(best_state)
         return stopped_early
 
-    def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None):
+    def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None, fill_values=None):
         """One pass over ``X``; returns the sample-weighted mean of each term."""
         self.module.train()
         n_samples = X.shape[0]
@@ -310,7 +359,7 @@ class TrainingEngine:
             else:
                 batch = X.index_select(0, order[start : start + batch_size])
             batch = _to_device(batch, self.device)
-            terms = self._step(batch, objective, corrupt, gradient)
+            terms = self._step(batch, objective, corrupt, gradient, fill_values)
             # Summed on the device; one synchronisation per epoch, not per batch.
             if totals is None:
                 totals = [torch.zeros((), device=self.device) for _ in terms]
@@ -318,10 +367,14 @@ class TrainingEngine:
                 total.add_(value.detach(), alpha=batch.shape[0])
         return {name: total.item() / n_samples for name, total in zip(terms, totals)}
 
-    def _step(self, batch, objective, corrupt, gradient=None):
-        inputs = batch if corrupt is None else corrupt(batch, self.generator)
+    def _step(self, batch, objective, corrupt, gradient=None, fill_values=None):
+        filled = batch if fill_values is None else fill_missing(batch, fill_values)
+        inputs = filled if corrupt is None else corrupt(filled, self.generator)
         if gradient is not None:
-            terms = {"reconstruction": gradient(inputs, batch)}
+            if fill_values is None:
+                terms = {"reconstruction": gradient(inputs, batch)}
+            else:
+                terms = {"reconstruction": gradient(inputs, filled, _observed_weights_sqrt(batch))}
         else:
             with self._autocast():
                 terms = objective(self.module, inputs, batch, self.generator)
@@ -331,14 +384,18 @@ class TrainingEngine:
         self.optimizer.step()
         return terms
 
-    def evaluate(self, X, objective, batch_size):
-        """Mean objective over ``X``, uncorrupted, without updating the weights."""
+    def evaluate(self, X, objective, batch_size, fill_values=None):
+        """Mean objective over ``X``, uncorrupted, without updating the weights.
+
+        ``fill_values`` fills the inputs' missing entries, as in :meth:`run`.
+        """
         self.module.eval()
         total = 0.0
         with torch.no_grad(), self._autocast():
             for start in range(0, X.shape[0], batch_size):
                 batch = _to_device(X[start : start + batch_size], self.device)
-                terms = objective(self.module, batch, batch, self.generator)
+                inputs = batch if fill_values is None else fill_missing(batch, fill_values)
+                terms = objective(self.module, inputs, batch, self.generator)
                 total += sum(terms.values()).item() * batch.shape[0]
         return total / X.shape[0]
 

@@ -134,6 +134,13 @@ class PlainMLPGradient:
     run in bfloat16 on copies of the weights, as under autocast, while the
     error, the loss and the gradients handed to the optimiser are float32.
 
+    Missing targets are handled by weights: called with
+    ``(inputs, target, weights_sqrt)``, each squared error is weighted by
+    the square of ``weights_sqrt`` (``n_features / n_observed`` of its row
+    where observed, 0 where missing), the loss over observed entries only.
+    The target must then be finite everywhere (missing entries filled with
+    any value).
+
     Build it with :meth:`for_module`, which returns None where it does not apply.
     """
 
@@ -266,7 +273,7 @@ class PlainMLPGradient:
                 parameter.grad = torch.empty_like(parameter)
         return [parameter.grad for parameter in self._parameters]
 
-    def __call__(self, inputs, target):
+    def __call__(self, inputs, target, weights_sqrt=None):
         program = self._program_for(inputs.shape[0], inputs, self._gradient_buffers())
         with torch.no_grad():
             if program.inputs is not None:  # bfloat16: fresh copies of the weights and inputs
@@ -280,7 +287,12 @@ class PlainMLPGradient:
             for operation in program.rest_forward:
                 operation()
             torch.sub(program.output, target, out=program.error)
+            if weights_sqrt is not None:
+                program.error.mul_(weights_sqrt)
             loss = torch.dot(program.error_flat, program.error_flat).div_(program.error_flat.numel())
+            if weights_sqrt is not None:
+                # The backward pass reads the error: the weighted loss's gradient is weights * error.
+                program.error.mul_(weights_sqrt)
             for operation in program.backward:
                 operation()
             torch.mm(program.first_gradient_t, inputs, out=program.first_weight_gradient)

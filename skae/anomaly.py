@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder, forget_fit, validate_training_data
+from ._base import SEED_BOUND, BaseAutoencoder, check_observed, forget_fit, validate_training_data
 from ._docs import fill_doc
 from .autoencoder import AutoencoderTransformer
 
@@ -63,7 +63,9 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     the mean of its squares (``distance="mean_squared"``); averaged over
     members. :meth:`reconstruction_error_per_feature` returns the squared
     normalised residuals per feature, which show what made a sample
-    anomalous.
+    anomalous. Missing entries (NaN) are allowed: members train on the
+    observed entries, and a sample is scored on its observed entries only
+    (see :ref:`missing_values`).
 
     Parameters
     ----------
@@ -232,6 +234,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 
     def _fit(self, X):
         X = validate_training_data(self, X, reset=True, dtype=TRAINING_DTYPES)
+        check_observed(X)
         scaler = self._make_scaler()
         X_scaled = X if scaler is None else np.asarray(scaler.fit_transform(X))
         estimators = self._make_members(X.shape, incremental=False)
@@ -293,6 +296,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             )
         try:
             X = validate_training_data(self, X, reset=first, dtype=TRAINING_DTYPES)
+            # After the first chunk the members know which features they have seen.
+            check_observed(X, None if first else 1)
         except BaseException:
             if first:  # no feature_names_in_ left behind
                 forget_fit(self)
@@ -371,7 +376,9 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             for name in ("residual_means_", "residual_precisions_"):
                 self.__dict__.pop(name, None)
         train_scores = -self._anomaly_scores(residuals)
-        self.offset_ = float(np.percentile(train_scores, 100.0 * self.contamination))
+        # nanpercentile: a row with no observed entry (in calibrate's data) has no score.
+        percentile = np.nanpercentile if np.isnan(train_scores).any() else np.percentile
+        self.offset_ = float(percentile(train_scores, 100.0 * self.contamination))
 
     def _fit_members(self, estimators, X_scaled):
         with warnings.catch_warnings():
@@ -422,17 +429,21 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     def _anomaly_scores(self, residuals):
         """Anomaly score of each sample, higher for more anomalous, from the members' residuals."""
         if self.distance == "mean_squared":
-            return _mean_normalised_error(residuals, self.error_scales_).mean(axis=1)
+            return _row_mean(_mean_normalised_error(residuals, self.error_scales_))
         total = 0.0
         members = zip(residuals, self.error_scales_, self.residual_means_, self.residual_precisions_)
         for member_residuals, scale, mean, precision in members:
             centred = member_residuals / np.sqrt(scale) - mean
-            total = total + np.einsum("ij,jk,ik->i", centred, precision, centred)
-        return total / (len(self.estimators_) * centred.shape[1])
+            missing = np.isnan(centred)
+            if not missing.any():
+                total = total + np.einsum("ij,jk,ik->i", centred, precision, centred) / centred.shape[1]
+            else:
+                total = total + _observed_mahalanobis(centred, missing, precision)
+        return total / len(self.estimators_)
 
     def _scaled(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         return X if self.scaler_ is None else np.asarray(self.scaler_.transform(X))
 
     def reconstruction_error_per_feature(self, X):
@@ -461,8 +472,9 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         errors : pandas.DataFrame or ndarray of shape (n_samples, n_features)
-            Float64 errors; a DataFrame with the input's columns and index
-            when ``X`` is a DataFrame, else an ndarray.
+            Float64 errors, NaN where ``X`` is missing; a DataFrame with the
+            input's columns and index when ``X`` is a DataFrame, else an
+            ndarray.
         """
         X_scaled = self._scaled(X)
         errors = _mean_normalised_error(_residuals(self.estimators_, X_scaled), self.error_scales_)
@@ -475,18 +487,22 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples(self, X):
         """Score each sample by minus the distance of its normalised residual (see ``distance``).
 
-        Higher means more normal, the opposite of an anomaly score.
+        Higher means more normal, the opposite of an anomaly score. A sample
+        with missing entries (NaN) is scored on its observed ones: the
+        Mahalanobis distance under the marginal of the observed features,
+        or the mean over them.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to score.
+            Data to score; may hold NaN.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
             Minus the squared distance of the normalised residual, divided
-            by the number of features.
+            by the number of (observed) features; NaN for a sample with no
+            observed entry, which :meth:`predict` then labels +1.
         """
         X_scaled = self._scaled(X)
         # The residuals are made one member at a time, as the scores sum them.
@@ -522,6 +538,12 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # NaN marks a missing entry: members train on the observed ones, scores use them only.
+        tags.input_tags.allow_nan = True
+        return tags
+
 
 # The detector's statistics all follow from one array per member and data
 # set, its residuals: reconstruction minus input.
@@ -534,9 +556,51 @@ def _residuals(members, X_scaled):
         yield np.subtract(reconstruction, X_scaled, dtype=np.float64)
 
 
+def _row_mean(errors):
+    """Each row's mean over its observed (not NaN) entries; NaN for a row with none."""
+    if not np.isnan(errors).any():
+        return errors.mean(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no observed entry
+        return np.nanmean(errors, axis=1)
+
+
+def _observed_mahalanobis(centred, missing, precision):
+    """Squared Mahalanobis distance of each row's observed entries, divided by their number.
+
+    The distance of the observed entries under the marginal of the shrunk
+    Gaussian, whose precision is the inverse of the covariance's observed
+    block: a row is judged on what was measured, neither flagged for its
+    holes nor excused by them. One inverse per missingness pattern.
+    """
+    covariance = np.linalg.inv(precision)
+    distances = np.full(centred.shape[0], np.nan)
+    patterns, pattern_of_row = np.unique(missing, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        rows = np.flatnonzero(pattern_of_row.ravel() == index)
+        observed = ~pattern
+        n_observed = observed.sum()
+        if n_observed == 0:
+            continue
+        block = precision if n_observed == len(pattern) else np.linalg.inv(covariance[np.ix_(observed, observed)])
+        values = centred[np.ix_(rows, observed)]
+        distances[rows] = np.einsum("ij,jk,ik->i", values, block, values) / n_observed
+    return distances
+
+
 def _error_scale(residuals):
-    """Each feature's median squared error, floored so that no feature's errors are blown up."""
-    median = np.median(np.square(residuals), axis=0)
+    """Each feature's median squared error, floored so that no feature's errors are blown up.
+
+    Missing entries (NaN) are left out; a feature with none observed gets the floor.
+    """
+    if np.isnan(residuals).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
+            median = np.nanmedian(np.square(residuals), axis=0)
+        floor = 1e-3 * np.nanmean(median) if not np.isnan(median).all() else 0.0
+        median = np.where(np.isnan(median), floor, median)
+    else:
+        median = np.median(np.square(residuals), axis=0)
     floor = 1e-3 * median.mean()
     return np.maximum(median, floor) if floor > 0 else np.ones_like(median)
 
@@ -557,7 +621,7 @@ def _best_rows(row_errors, fraction):
 
 def _best_reconstructed(residuals, error_scales, fraction):
     """The rows left after dropping the ``fraction`` that the members reconstruct worst."""
-    return _best_rows(_mean_normalised_error(residuals, error_scales).mean(axis=1), fraction)
+    return _best_rows(_row_mean(_mean_normalised_error(residuals, error_scales)), fraction)
 
 
 def _residual_distribution(normalised_residuals, contamination):
@@ -566,10 +630,14 @@ def _residual_distribution(normalised_residuals, contamination):
     The worst-reconstructed ``contamination`` share is left out, as from
     the refit; the covariance is shrunk halfway towards its diagonal.
     """
-    kept = normalised_residuals[_best_rows(np.square(normalised_residuals).mean(axis=1), contamination)]
+    kept = normalised_residuals[_best_rows(_row_mean(np.square(normalised_residuals)), contamination)]
     n_features = kept.shape[1]
-    mean = kept.mean(axis=0)
-    covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True))
+    missing = np.isnan(kept)
+    if missing.any():
+        mean, covariance = _pairwise_moments(kept, missing)
+    else:
+        mean = kept.mean(axis=0)
+        covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True))
     variances = np.diag(covariance)
     floor = 1e-3 * variances.mean()
     if not floor > 0:
@@ -581,4 +649,25 @@ def _residual_distribution(normalised_residuals, contamination):
     # The shrunk matrix is at least ``shrinkage`` times the diagonal, so a
     # floor on the variances keeps it invertible.
     covariance[np.diag_indices(n_features)] += shrinkage * np.maximum(floor - variances, 0)
+    if missing.any():
+        # Pairwise moments need not make a positive definite matrix: clip its spectrum.
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        eigenvalues = np.maximum(eigenvalues, shrinkage * floor)
+        covariance = (eigenvectors * eigenvalues) @ eigenvectors.T
     return mean, np.linalg.inv(covariance)
+
+
+def _pairwise_moments(residuals, missing):
+    """Mean and covariance of residuals with missing entries, each from the rows observing it (or the pair).
+
+    Pairwise-complete estimates, unbiased under entries missing at random;
+    a pair never observed together gets covariance zero.
+    """
+    observed = (~missing).astype(np.float64)
+    counts = observed.sum(axis=0)
+    filled = np.where(missing, 0.0, residuals)
+    mean = np.divide(filled.sum(axis=0), counts, out=np.zeros(residuals.shape[1]), where=counts > 0)
+    centred = np.where(missing, 0.0, residuals - mean)
+    pair_counts = observed.T @ observed
+    covariance = np.divide(centred.T @ centred, pair_counts, out=np.zeros_like(pair_counts), where=pair_counts > 0)
+    return mean, covariance

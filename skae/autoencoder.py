@@ -63,9 +63,11 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     Notes
     -----
-    :meth:`score` and :meth:`score_samples` use squared reconstruction error
-    whatever ``loss`` is, so a grid search over losses compares like with
-    like; see :mod:`skae.metrics` for other reconstruction scorers.
+    :meth:`score` and :meth:`score_samples` are log-likelihoods under the
+    noise model of ``loss`` with the per-feature scales ``noise_scale_``
+    fitted to the training residuals, as ``PCA.score`` is, so a grid search
+    over losses compares likelihoods; :mod:`skae.metrics` has the
+    reconstruction errors as scorers.
 
     Examples
     --------

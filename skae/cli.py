@@ -1,13 +1,15 @@
 """The ``skae`` command line: autoencoders on a CSV file, without writing code.
 
-Two commands::
+Three commands::
 
     skae detect data.csv -o scores.csv   # per-row anomaly scores, flags, top features
     skae reduce data.csv -n 2            # per-row latent codes
+    skae impute data.csv -o filled.csv   # the table with its empty cells filled in
 
-Each reads a CSV of numeric columns (or, without a file, a dataset that ships
-with scikit-learn), scales it, fits a model (or loads one with ``--load``),
-and writes a CSV to ``-o`` or standard output. Notes and progress go to
+Each reads a CSV of numeric columns, where empty cells are missing values
+(or, without a file, a dataset that ships with scikit-learn), scales it,
+fits a model on the observed values (or loads one with ``--load``), and
+writes a CSV to ``-o`` or standard output. Notes and progress go to
 standard error so that standard output stays a clean CSV. Run ``skae COMMAND
 --help`` for every option.
 """
@@ -136,8 +138,9 @@ def build_parser():
         prog="skae",
         description=(
             "Autoencoders on a CSV file of numeric columns: score rows for anomalies "
-            "(detect) or compress them to a few columns (reduce). Without a file, runs "
-            "on a dataset that ships with scikit-learn."
+            "(detect), compress them to a few columns (reduce) or fill in their empty "
+            "cells (impute). Empty cells are missing values: models train on the observed "
+            "ones. Without a file, runs on a dataset that ships with scikit-learn."
         ),
         epilog="Run 'skae COMMAND --help' for the options of a command.",
     )
@@ -163,7 +166,18 @@ def build_parser():
         help="per-row latent codes (dimensionality reduction)",
         description="Fit an autoencoder and write each row's code of n_components numbers.",
     )
-    for command in (detect, reduce):
+    impute = commands.add_parser(
+        "impute",
+        help="the table with its empty cells filled in",
+        description=(
+            "Fit an autoencoder imputer on the observed cells and write the table with every "
+            "empty cell filled by the model's reconstruction of its row; observed cells are "
+            "written unchanged. Without model options the imputer's default autoencoder, sized "
+            "to the data, is used; any model option builds an explicit one from the options "
+            "given and the defaults shown."
+        ),
+    )
+    for command in (detect, reduce, impute):
         _add_common_arguments(command)
     detect.add_argument(
         "-n",
@@ -186,6 +200,12 @@ def build_parser():
     )
     code_size = skae.AutoencoderTransformer().n_components
     reduce.add_argument("-n", "--n-components", type=int, help=f"latent code size (default: {code_size})")
+    impute.add_argument(
+        "-n",
+        "--n-components",
+        type=int,
+        help="latent code size (default: the imputer's own, about half the number of columns)",
+    )
     return parser
 
 
@@ -223,7 +243,8 @@ def _add_common_arguments(parser):
         help="column scaling before the model: standard (zero mean, unit variance), minmax "
         "(to [0, 1], needed by binary cross-entropy), robust (median and quartiles) or none "
         "(default: auto, minmax for binary cross-entropy, otherwise "
-        f"{skae.AutoencoderAnomalyDetector().scaler} for detect and {DEFAULT_REDUCE_SCALER} for reduce)",
+        f"{skae.AutoencoderAnomalyDetector().scaler} for detect, {DEFAULT_REDUCE_SCALER} for reduce and "
+        f"{skae.AutoencoderImputer().scaler} for impute)",
     )
     model.add_argument(
         "--random-state",
@@ -299,7 +320,7 @@ def read_data(args, notes):
 
 
 def check_numeric(data, name):
-    """Raise :class:`CommandLineError` unless ``data`` is a non-empty table of finite numbers."""
+    """Raise :class:`CommandLineError` unless ``data`` is a non-empty table of numbers, missing (NaN) or finite."""
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise CommandLineError(
             f"{name} has {data.shape[0]} data rows and {data.shape[1]} feature columns; "
@@ -313,7 +334,8 @@ def check_numeric(data, name):
             f"drop or encode them{hint}"
         )
     values = data.to_numpy(dtype=np.float64)
-    for problem, mask in (("missing", np.isnan(values)), ("infinite", np.isinf(values))):
+    # Empty cells are missing values, which every model handles; infinity is not a measurement.
+    for problem, mask in (("infinite", np.isinf(values)),):
         if mask.any():
             counts = mask.sum(axis=0)
             columns = [f"{column!r} ({count})" for column, count in zip(data.columns, counts) if count]
@@ -323,6 +345,12 @@ def check_numeric(data, name):
                 f"{', '.join(columns[:5])}{' ...' if len(columns) > 5 else ''}, the first in data row "
                 f"{first_row + 1}; fill or drop them before running skae"
             )
+    empty_columns = [str(column) for column, empty in zip(data.columns, np.isnan(values).all(axis=0)) if empty]
+    if empty_columns:
+        raise CommandLineError(
+            f"{name} has column(s) {_listing(empty_columns)} with every cell empty: nothing to learn "
+            "them from; drop them"
+        )
 
 
 def _listing(names, limit=5):
@@ -352,6 +380,11 @@ def make_pipeline(args):
         return Pipeline([("scale", "passthrough" if scale is None else SCALERS[scale]()), ("model", autoencoder)])
     described = any(getattr(args, option) is not None for option in DESCRIBING_OPTIONS)
     autoencoder = make_autoencoder(args, random_state) if described else None
+    if args.command == "impute":
+        # The imputer scales inside, so that its output is in the data's units.
+        imputer = skae.AutoencoderImputer(autoencoder, random_state=random_state)
+        imputer.set_params(scaler=scaler_name(args, autoencoder, imputer.scaler))
+        return Pipeline([("scale", "passthrough"), ("model", imputer)])
     detector = skae.AutoencoderAnomalyDetector(autoencoder, random_state=random_state)
     detector.set_params(scaler=scaler_name(args, autoencoder, detector.scaler))
     if args.contamination is not None:
@@ -398,6 +431,8 @@ def load_pipeline(args, notes):
         raise CommandLineError(f"{args.load!r} does not hold an anomaly detector saved by 'skae detect --save'")
     if args.command == "reduce" and not hasattr(final, "transform"):
         raise CommandLineError(f"{args.load!r} does not hold an autoencoder saved by 'skae reduce --save'")
+    if args.command == "impute" and not isinstance(final, skae.AutoencoderImputer):
+        raise CommandLineError(f"{args.load!r} does not hold an imputer saved by 'skae impute --save'")
     ignored = [name for name in MODEL_OPTIONS if getattr(args, name, None) is not None]
     if ignored:
         notes(f"Ignoring {', '.join('--' + name.replace('_', '-') for name in ignored)}: the model comes from --load.")
@@ -409,7 +444,7 @@ def fit_pipeline(pipeline, data, args, notes):
     """Fit with epoch lines on standard error, and warnings as one-line notes."""
     verbose = args.verbose or (not args.quiet and sys.stderr.isatty())
     final = pipeline[-1]
-    autoencoder = final.estimator if args.command == "detect" else final
+    autoencoder = final.estimator if args.command in ("detect", "impute") else final
     if autoencoder is not None:
         autoencoder.set_params(verbose=verbose)
         described = f"{type(autoencoder).__name__} (n_components={autoencoder.n_components})"
@@ -424,8 +459,8 @@ def fit_pipeline(pipeline, data, args, notes):
         pipeline.fit(data)
     for message in dict.fromkeys(str(warning.message) for warning in caught):
         notes(f"warning: {message}")
-    # The detector's members, or the final step.
-    fitted = getattr(pipeline[-1], "estimators_", [pipeline[-1]])
+    # The detector's members, the imputer's model, or the final step.
+    fitted = getattr(pipeline[-1], "estimators_", [getattr(pipeline[-1], "estimator_", pipeline[-1])])
     epochs = "+".join(str(model.n_iter_) for model in fitted)
     notes(
         f"Done in {time.perf_counter() - tic:.1f} s: {epochs} epochs on {fitted[0].device_}, "
@@ -460,11 +495,13 @@ def top_features(pipeline, data, flags, k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         errors = np.asarray(detector.reconstruction_error_per_feature(scaling.transform(data)), dtype=np.float64)
-    shares = errors / np.maximum(errors.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    # Missing cells have no error (NaN): they are never named.
+    shares = errors / np.maximum(np.nansum(errors, axis=1, keepdims=True), np.finfo(np.float64).tiny)
     names = np.asarray([str(column) for column in data.columns])
     column = np.full(len(data), "", dtype=object)
     for row in np.flatnonzero(flags):
-        order = np.argsort(-shares[row], kind="stable")[:k]
+        observed = np.flatnonzero(~np.isnan(shares[row]))
+        order = observed[np.argsort(-shares[row, observed], kind="stable")][:k]
         column[row] = "; ".join(f"{names[j]} ({shares[row, j]:.0%})" for j in order)
     return column
 
@@ -479,8 +516,27 @@ def reduce(pipeline, data, args, notes):
     return pd.DataFrame(codes, index=data.index, columns=columns)
 
 
+def impute(pipeline, data, args, notes):
+    """``data`` with its missing cells filled, observed cells as read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filled = np.asarray(pipeline.transform(data), dtype=np.float64)
+    missing = data.isna().to_numpy()
+    result = data.copy()
+    for column in np.flatnonzero(missing.any(axis=0)):
+        rows = missing[:, column]
+        # Imputed cells get the models' float32 precision in digits; observed ones stay as read.
+        result.iloc[rows, column] = [float(FLOAT_FORMAT % value) for value in filled[rows, column]]
+    notes(f"Filled {int(missing.sum())} empty cells in {int(missing.any(axis=0).sum())} column(s) of {len(data)} rows.")
+    return result
+
+
 def write_output(result, args):
-    options = {"index_label": args.index_col or "row", "float_format": FLOAT_FORMAT}
+    if args.command == "impute":
+        # The completed table, shaped as it was read: an index only if --index-col made one.
+        options = {"index": args.index_col is not None}
+    else:
+        options = {"index_label": args.index_col or "row", "float_format": FLOAT_FORMAT}
     if args.output is None:
         return result.to_csv(sys.stdout, **options)
     try:
@@ -507,7 +563,8 @@ def run(args):
         pipeline = load_pipeline(args, notes)
     else:
         pipeline = fit_pipeline(make_pipeline(args), data, args, notes)
-    result = (detect if args.command == "detect" else reduce)(pipeline, data, args, notes)
+    command = {"detect": detect, "reduce": reduce, "impute": impute}[args.command]
+    result = command(pipeline, data, args, notes)
     if args.save:
         save_pipeline(pipeline, args, notes)
     write_output(result, args)

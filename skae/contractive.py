@@ -140,7 +140,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
     -----
     Rifai et al., "Contractive auto-encoders: explicit invariance during
     feature extraction", ICML 2011. :meth:`score` and :meth:`score_samples`
-    measure squared reconstruction error only, without the penalty.
+    are the reconstruction's log-likelihood only, without the penalty.
 
     Examples
     --------

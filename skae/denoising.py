@@ -1,5 +1,6 @@
 """The denoising autoencoder: reconstructs clean inputs from corrupted ones."""
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -192,10 +193,14 @@ class DenoisingAutoencoder(BaseAutoencoder):
     def _record_training_data(self, X):
         # Salt-and-pepper values: the extremes of all training data seen since
         # the last fresh fit (a fresh fit forgets the previous ones).
-        data_min, data_max = X.min(axis=0), X.max(axis=0)
+        # Missing entries (NaN) are left out: fmin and fmax skip a feature
+        # missing from a whole chunk, which an earlier one has seen.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns of a chunk
+            data_min, data_max = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
         if hasattr(self, "data_min_"):
-            data_min = np.minimum(self.data_min_, data_min)
-            data_max = np.maximum(self.data_max_, data_max)
+            data_min = np.fmin(self.data_min_, data_min)
+            data_max = np.fmax(self.data_max_, data_max)
         self.data_min_, self.data_max_ = data_min, data_max
 
     def _corrupt(self, X, generator):

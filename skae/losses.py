@@ -18,14 +18,25 @@ per sample (the mean over features), so losses add up and weight like numbers:
 expose their parameters through ``get_params``/``set_params`` the way
 scikit-learn estimators do, so ``GridSearchCV`` can search ``loss__p``.
 
+Each loss also knows its noise model, the density whose negative logarithm
+it is: ``f(r; s) = exp(-rho(r / s)) / (s * Z)`` for a residual ``r = x -
+x_hat`` and a scale ``s``, where ``rho`` is the loss of one entry
+(:meth:`Loss.elementwise`) and ``Z`` the integral of ``exp(-rho)``. The
+estimators fit ``s`` per feature on their training residuals and score data
+by this log-likelihood (:meth:`Loss.log_likelihood`), so that models trained
+with different losses compare on the same data, as ``PCA.score`` does.
+
 A string names the same losses, as the ``skae`` command line does:
 ``"huber:2"`` is ``Huber(delta=2)``, ``"lp:1.5"`` is ``Lp(p=1.5)`` and
 ``"l1+0.5*l2"`` is ``AbsoluteError() + 0.5 * SquaredError()`` (see
 :func:`get_loss`).
 """
 
+import math
+import warnings
 from numbers import Real
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
@@ -59,6 +70,14 @@ class Loss(BaseEstimator):
         ``"sigmoid"``.
     requires_unit_interval : bool
         Whether the data must lie in ``[0, 1]``.
+    has_noise_model : bool
+        Whether the loss defines a noise model, so that the estimators can
+        score data by its likelihood: a loss that implements
+        :meth:`elementwise` does (or overrides :meth:`log_likelihood` and
+        :meth:`fit_scale`, as the Bernoulli one does).
+    has_scale : bool
+        Whether the noise model has a scale to fit; the Bernoulli one has
+        none.
 
     See Also
     --------
@@ -78,10 +97,22 @@ class Loss(BaseEstimator):
     Scaled(loss=LogCosh(), weight=0.5)
     >>> LogCosh().per_sample(torch.zeros(2, 3), torch.zeros(2, 3))
     tensor([0., 0.])
+
+    It has no noise model until it says how one entry's loss depends on the
+    residual; then the estimators can score data by its likelihood:
+
+    >>> class LogCoshNoise(LogCosh):
+    ...     def elementwise(self, residual):
+    ...         return torch.log(torch.cosh(residual))
+    >>> LogCosh().has_noise_model, LogCoshNoise().has_noise_model
+    (False, True)
+    >>> round(LogCoshNoise().log_density(torch.zeros(1, 1), 1.0).item(), 4)  # -log(pi)
+    -1.1447
     """
 
     output_activation = "identity"
     requires_unit_interval = False
+    has_scale = True
 
     def per_sample(self, output, target):
         """Compute the loss of each sample, the mean over its features.
@@ -121,6 +152,149 @@ class Loss(BaseEstimator):
         if self.output_activation == "sigmoid":
             return torch.sigmoid(output)
         return output
+
+    # -- noise model -------------------------------------------------------
+
+    @property
+    def has_noise_model(self):
+        return type(self).elementwise is not Loss.elementwise
+
+    def elementwise(self, residual):
+        """Compute the loss of each entry from its residual, at unit scale.
+
+        This is ``rho`` of the noise model ``f(r; s) = exp(-rho(r / s)) /
+        (s * Z)``. A loss defines it to have a noise model; it must be
+        non-negative and grow without bound on both sides, so that
+        ``exp(-rho)`` integrates.
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        raise NotImplementedError(
+            f"The loss {self!r} has no noise model: it does not say how the loss of one entry "
+            "depends on its residual (implement elementwise)."
+        )
+
+    def log_density(self, residual, scale):
+        """Compute the log-density of residuals under the noise model.
+
+        ``log f(r; s) = -rho(r / s) - log(s) - log(Z)``, where ``rho`` is
+        :meth:`elementwise` and ``Z`` the integral of ``exp(-rho)`` over the
+        real line. The built-in losses know ``log(Z)`` in closed form; for
+        any other (sums, weighted losses, subclasses) it is integrated
+        numerically once per loss class and parameters, with
+        ``scipy.integrate.quad`` on each half-line, after rescaling each half
+        so that ``rho`` reaches 1 at 1.
+
+        Parameters
+        ----------
+        residual : torch.Tensor of shape (n_samples, n_features)
+            Residuals ``x - x_hat``.
+        scale : float or torch.Tensor of shape (n_features,)
+            The scale ``s`` of each feature, > 0.
+
+        Returns
+        -------
+        log_density : torch.Tensor of shape (n_samples, n_features)
+            The log-density of each residual.
+
+        Raises
+        ------
+        ValueError
+            If the loss has no scale (the Bernoulli one: use
+            :meth:`log_likelihood`) or no noise model, or if ``exp(-rho)``
+            does not integrate.
+        """
+        self._check_scale_family()
+        scale = torch.as_tensor(scale, dtype=residual.dtype, device=residual.device)
+        return -self.elementwise(residual / scale) - torch.log(scale) - self._log_normalizer()
+
+    def log_likelihood(self, reconstruction, target, scale=None):
+        """Compute the log-likelihood of each entry of ``target`` given its reconstruction.
+
+        What the estimators' ``score_samples`` sums over features:
+        :meth:`log_density` of the residual ``target - reconstruction``.
+
+        Parameters
+        ----------
+        reconstruction : torch.Tensor of shape (n_samples, n_features)
+            The reconstruction ``x_hat``, in the input space (after
+            :meth:`reconstruct`).
+        target : torch.Tensor of shape (n_samples, n_features)
+            The data ``x``.
+        scale : float or torch.Tensor of shape (n_features,), default=None
+            The scale of each feature, as :meth:`fit_scale` returns it;
+            ``None`` only for a loss without a scale.
+
+        Returns
+        -------
+        log_likelihood : torch.Tensor of shape (n_samples, n_features)
+            The log-density of each entry.
+        """
+        if scale is None:
+            raise ValueError(f"The noise model of {self!r} has a scale: pass the one fit_scale returned.")
+        return self.log_density(target - reconstruction, scale)
+
+    def fit_scale(self, residual):
+        """Fit the maximum-likelihood scale of each feature to residuals.
+
+        The scale maximises the mean of :meth:`log_density` over the rows.
+        The built-in losses of one power of the residual have it in closed
+        form; any other is solved numerically: the derivative of the mean
+        log-density in ``log(s)`` is ``mean(u * rho'(u)) - 1`` with ``u = r /
+        s``, which falls as ``s`` grows for a ``rho`` that rises with
+        ``|u|``; its root is bracketed and bisected in ``log(s)`` to a
+        relative precision of about 1e-10, with ``u * rho'(u)`` taken by a
+        central difference in ``log(u)``. Missing (NaN) residuals are left
+        out.
+
+        Parameters
+        ----------
+        residual : torch.Tensor of shape (n_samples, n_features)
+            Residuals ``x - x_hat``, typically the training set's.
+
+        Returns
+        -------
+        scale : torch.Tensor of shape (n_features,), float64
+            The scale of each feature; 0 where every residual is 0.
+        """
+        self._check_scale_family()
+        residual = residual.to(torch.float64)
+        power = self._homogeneous_power()
+        if power is not None:
+            # rho(r / s) = rho(r) / s^p, so the root is s^p = p * mean(rho(r)).
+            return (power * torch.nanmean(self.elementwise(residual), dim=0)).pow(1 / power)
+        return _bisect_log_scale(self.elementwise, residual)
+
+    def _homogeneous_power(self):
+        """``p`` where ``elementwise(c * r) = c^p * elementwise(r)`` for ``c > 0``, else None."""
+        return None
+
+    def _check_scale_family(self):
+        if not self.has_noise_model:
+            raise ValueError(
+                f"The loss {self!r} has no noise model: it does not say how the loss of one entry "
+                "depends on its residual. Subclass skae.losses.Loss and implement elementwise to "
+                "give it one."
+            )
+        if not self.has_scale:
+            raise ValueError(
+                f"The noise model of {self!r} has no scale and is not a density of the residual; use log_likelihood."
+            )
+
+    def _log_normalizer(self):
+        """``log(Z)``, ``Z`` the integral of ``exp(-elementwise)``: numerical, cached per class and parameters."""
+        key = (type(self), repr(self))
+        if key not in _LOG_NORMALIZERS:
+            _LOG_NORMALIZERS[key] = _integrate_log_normalizer(self.elementwise, self)
+        return _LOG_NORMALIZERS[key]
 
     def __add__(self, other):
         return Sum(self, get_loss(other))
@@ -169,6 +343,27 @@ class SquaredError(Loss):
         """
         return (output - target).square().mean(dim=1)
 
+    def elementwise(self, residual):
+        """Compute ``r^2``: a Gaussian of variance ``s^2 / 2`` at scale ``s``.
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        return residual.square()
+
+    def _homogeneous_power(self):
+        return 2.0
+
+    def _log_normalizer(self):
+        return 0.5 * math.log(math.pi)
+
 
 class AbsoluteError(Loss):
     """Mean absolute error over features: a Laplacian decoder.
@@ -202,6 +397,27 @@ class AbsoluteError(Loss):
             The loss of each sample.
         """
         return (output - target).abs().mean(dim=1)
+
+    def elementwise(self, residual):
+        """Compute ``|r|``: a Laplacian of scale ``s``.
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        return residual.abs()
+
+    def _homogeneous_power(self):
+        return 1.0
+
+    def _log_normalizer(self):
+        return math.log(2.0)
 
 
 class Huber(Loss):
@@ -248,6 +464,34 @@ class Huber(Loss):
         _check_positive(self.delta, "delta")
         return F.huber_loss(output, target, reduction="none", delta=self.delta).mean(dim=1)
 
+    def elementwise(self, residual):
+        """Compute the Huber loss of each residual.
+
+        Its noise model has a Gaussian core and Laplacian tails; at scale
+        ``s`` the kink lies at ``delta * s``. ``Z = sqrt(2 pi) erf(delta /
+        sqrt(2)) + 2 exp(-delta^2 / 2) / delta`` in closed form; the scale is
+        fitted numerically (see :meth:`fit_scale`).
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        _check_positive(self.delta, "delta")
+        size = residual.abs()
+        return torch.where(size <= self.delta, 0.5 * size.square(), self.delta * (size - 0.5 * self.delta))
+
+    def _log_normalizer(self):
+        _check_positive(self.delta, "delta")
+        delta = float(self.delta)
+        core = math.sqrt(2 * math.pi) * math.erf(delta / math.sqrt(2))
+        return math.log(core + 2 * math.exp(-0.5 * delta**2) / delta)
+
 
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy: a Bernoulli decoder for data in ``[0, 1]``.
@@ -292,6 +536,42 @@ class BinaryCrossEntropy(Loss):
             The loss of each sample.
         """
         return F.binary_cross_entropy_with_logits(output, target, reduction="none").mean(dim=1)
+
+    has_scale = False
+
+    @property
+    def has_noise_model(self):
+        return True
+
+    def log_likelihood(self, reconstruction, target, scale=None):
+        """Compute the Bernoulli log-likelihood of each entry of ``target``.
+
+        ``x log(x_hat) + (1 - x) log(1 - x_hat)``, minus the cross-entropy:
+        the log-probability of binary data. For values strictly inside
+        ``(0, 1)`` it is not a normalised density, so it compares only with
+        other Bernoulli models. ``x_hat`` is clipped to ``[eps, 1 - eps]``,
+        ``eps`` float32's resolution, the precision of a reconstruction.
+
+        Parameters
+        ----------
+        reconstruction : torch.Tensor of shape (n_samples, n_features)
+            The reconstructed probabilities ``x_hat`` (after
+            :meth:`reconstruct`).
+        target : torch.Tensor of shape (n_samples, n_features)
+            The data ``x``, in ``[0, 1]``.
+        scale : None
+            The Bernoulli model has no scale.
+
+        Returns
+        -------
+        log_likelihood : torch.Tensor of shape (n_samples, n_features)
+            The log-probability of each entry.
+        """
+        if scale is not None:
+            raise ValueError(f"The Bernoulli noise model of {self!r} has no scale; got scale={scale!r}.")
+        eps = float(np.finfo(np.float32).eps)
+        probability = reconstruction.clamp(eps, 1 - eps)
+        return torch.xlogy(target, probability) + torch.xlogy(1 - target, 1 - probability)
 
 
 class Lp(Loss):
@@ -351,6 +631,35 @@ class Lp(Loss):
             smoothed = (diff.square() + eps2).pow(self.p / 2) - eps2 ** (self.p / 2)
             return smoothed.mean(dim=1)
         return diff.abs().pow(self.p).mean(dim=1)
+
+    def elementwise(self, residual):
+        """Compute ``|r|^p``: a generalised Gaussian.
+
+        Its density is ``p / (2 s Gamma(1 / p)) exp(-|r / s|^p)`` at scale
+        ``s``, and the maximum-likelihood scale ``s^p = p mean(|r|^p)``. The
+        smoothing of :meth:`per_sample` for ``p < 1`` is left out: the noise
+        model is the exact density.
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        _check_positive(self.p, "p")
+        return residual.abs().pow(self.p)
+
+    def _homogeneous_power(self):
+        _check_positive(self.p, "p")
+        return float(self.p)
+
+    def _log_normalizer(self):
+        _check_positive(self.p, "p")
+        return math.log(2.0) + math.lgamma(1 + 1 / self.p)
 
 
 class Sum(Loss):
@@ -413,6 +722,33 @@ class Sum(Loss):
         """
         return self.first.per_sample(output, target) + self.second.per_sample(output, target)
 
+    @property
+    def has_noise_model(self):
+        terms = (self.first, self.second)
+        return all(term.has_noise_model and term.has_scale for term in terms)
+
+    def elementwise(self, residual):
+        """Compute the sum of the two terms' losses of each residual.
+
+        The noise model's ``Z`` is integrated numerically and its scale
+        solved numerically (see :meth:`log_density`, :meth:`fit_scale`).
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        return self.first.elementwise(residual) + self.second.elementwise(residual)
+
+    def _homogeneous_power(self):
+        first, second = self.first._homogeneous_power(), self.second._homogeneous_power()
+        return first if first == second else None
+
 
 class Scaled(Loss):
     """A loss times a non-negative weight, for example ``0.5 * AbsoluteError()``.
@@ -470,6 +806,33 @@ class Scaled(Loss):
         if not isinstance(self.weight, Real) or self.weight < 0:
             raise ValueError(f"Scaled loss weight must be a number >= 0, got {self.weight!r}.")
         return self.weight * self.loss.per_sample(output, target)
+
+    @property
+    def has_noise_model(self):
+        # A zero weight leaves nothing to normalise.
+        weighted = isinstance(self.weight, Real) and self.weight > 0
+        return weighted and self.loss.has_noise_model and self.loss.has_scale
+
+    def elementwise(self, residual):
+        """Compute the weighted loss of each residual.
+
+        The noise model's ``Z`` is integrated numerically (see
+        :meth:`log_density`).
+
+        Parameters
+        ----------
+        residual : torch.Tensor
+            Residuals ``x - x_hat``, of any shape.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The loss of each entry, of the shape of ``residual``.
+        """
+        return self.weight * self.loss.elementwise(residual)
+
+    def _homogeneous_power(self):
+        return self.loss._homogeneous_power()
 
 
 class _CallableLoss(Loss):
@@ -589,3 +952,112 @@ def _loss_spellings():
 def _check_positive(value, name):
     if not isinstance(value, Real) or not value > 0:
         raise ValueError(f"Loss parameter {name} must be a number > 0, got {value!r}.")
+
+
+# -- noise models ---------------------------------------------------------
+
+# log(Z) of the losses integrated numerically, by (class, repr): computed once.
+_LOG_NORMALIZERS = {}
+# Bisection of the log-scale: at most this many widenings of the bracket (each
+# by a factor e^3 on either side), then this many halvings (width 2^-40).
+_MAX_BRACKET_STEPS = 20
+_BISECTION_STEPS = 40
+# Step in log(u) of the central difference that gives u * rho'(u).
+_LOG_STEP = 1e-5
+
+
+def _integrate_log_normalizer(rho, loss):
+    """``log`` of the integral of ``exp(-rho(u))`` over the real line, numerically.
+
+    Each half-line is rescaled so that ``rho`` reaches 1 at 1, which puts the
+    mass where ``quad``'s transformation of the infinite interval looks.
+    """
+    from scipy import integrate  # only sums, weighted losses and subclasses need it
+
+    def rho_at(u):
+        return float(rho(torch.tensor([u], dtype=torch.float64))[0])
+
+    total = 0.0
+    for sign in (1.0, -1.0):
+        width = _unit_crossing(lambda u, sign=sign: rho_at(sign * u), loss)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", integrate.IntegrationWarning)
+            try:
+                value, error = integrate.quad(
+                    lambda v, sign=sign, width=width: math.exp(-rho_at(sign * width * v)), 0, np.inf, limit=200
+                )
+            except integrate.IntegrationWarning:
+                value, error = np.inf, np.inf
+        if not (np.isfinite(value) and error <= 1e-6 * value):
+            raise ValueError(f"The noise model of {loss!r} does not integrate: exp(-loss) has no finite integral.")
+        total += width * value
+    return math.log(total)
+
+
+def _unit_crossing(rho, loss):
+    """The ``u > 0`` where ``rho(u) = 1``, for a ``rho`` that rises on the half-line."""
+    low, high = 2.0**-60, 2.0**60
+    if not rho(high) >= 1:
+        raise ValueError(
+            f"The noise model of {loss!r} does not integrate: its loss of one entry stays below 1 "
+            "however large the residual."
+        )
+    if rho(low) >= 1:
+        return low
+    for _ in range(200):  # bisection in log(u)
+        middle = math.sqrt(low * high)
+        if rho(middle) >= 1:
+            high = middle
+        else:
+            low = middle
+        if high / low < 1 + 1e-6:
+            break
+    return high
+
+
+def _fit_scale_in_chunks(loss, residual_chunks):
+    """:meth:`Loss.fit_scale` over residuals given as row chunks, an iterable of tensors.
+
+    A loss of one power of the residual needs only per-feature sums, so its
+    scale takes memory for one chunk; any other gathers the residuals.
+    """
+    power = loss._homogeneous_power()
+    if power is None:
+        return loss.fit_scale(torch.cat([chunk.to(torch.float64) for chunk in residual_chunks]))
+    total, count = 0.0, 0
+    for chunk in residual_chunks:
+        values = loss.elementwise(chunk.to(torch.float64))
+        total = total + torch.nansum(values, dim=0)
+        count = count + (~torch.isnan(values)).sum(dim=0)
+    return (power * total / count).pow(1 / power)
+
+
+def _bisect_log_scale(rho, residual):
+    """Per column, the maximum-likelihood scale of the noise model ``rho``, by bisection in ``log(s)``."""
+    rms = torch.sqrt(torch.nanmean(residual.square(), dim=0))
+    exact = ~(rms > 0)  # every residual zero (or missing): no scale to fit
+    residual = torch.where(exact, torch.ones_like(residual), residual)
+    stretch = math.exp(_LOG_STEP)
+
+    def excess(log_scale):
+        # d/d(log s) of the mean log-density: mean(u * rho'(u)) - 1, falling in s.
+        u = residual / torch.exp(log_scale)
+        slope = (rho(u * stretch) - rho(u / stretch)) / (2 * _LOG_STEP)
+        return torch.nanmean(slope, dim=0) - 1
+
+    center = torch.log(torch.where(exact, torch.ones_like(rms), rms))
+    low, high = center - 1, center + 1
+    for _ in range(_MAX_BRACKET_STEPS):
+        low_below, high_above = excess(low) > 0, excess(high) < 0
+        if low_below.all() and high_above.all():
+            break
+        low, high = torch.where(low_below, low, low - 3), torch.where(high_above, high, high + 3)
+    else:
+        raise ValueError(
+            "No maximum-likelihood scale: the loss of one entry does not grow fast enough with the residual."
+        )
+    for _ in range(_BISECTION_STEPS):
+        middle = 0.5 * (low + high)
+        root_above = excess(middle) > 0
+        low, high = torch.where(root_above, middle, low), torch.where(root_above, high, middle)
+    return torch.where(exact, torch.zeros_like(rms), torch.exp(0.5 * (low + high)))

@@ -1,9 +1,12 @@
 """Reconstruction scorers for ``GridSearchCV(scoring=...)`` and ``cross_val_score``.
 
-Every skae transformer's own ``score`` is minus the mean squared
-reconstruction error. The scorers here measure reconstruction in other units;
-each is a callable ``scorer(estimator, X, y=None) -> float`` where higher is
-better, which is what scikit-learn's model selection expects::
+Every skae transformer's own ``score`` is the mean log-likelihood of the
+data under the noise model of its loss, as ``PCA.score`` is (see
+:mod:`skae.losses`). The scorers here measure the reconstruction itself, the
+same yardstick whatever the loss: ``neg_mean_squared_reconstruction_error``
+is what ``score`` was before, minus the mean squared error. Each is a
+callable ``scorer(estimator, X, y=None) -> float`` where higher is better,
+which is what scikit-learn's model selection expects::
 
     GridSearchCV(AutoencoderTransformer(), grid,
                  scoring=skae.metrics.neg_mean_absolute_reconstruction_error)

@@ -159,7 +159,7 @@ class SparseAutoencoder(BaseAutoencoder):
     The KL penalty is the one of Ng's "Sparse autoencoder" lecture notes
     (CS294A, 2011); the soft threshold is the proximal operator of the L1
     norm, the shrinkage step of ISTA. :meth:`score` and :meth:`score_samples`
-    measure squared reconstruction error only, without the penalty.
+    are the reconstruction's log-likelihood only, without the penalty.
 
     Examples
     --------
@@ -247,7 +247,7 @@ class SparseAutoencoder(BaseAutoencoder):
         if self.sparsity != "l1":
             return super()._objective(module, inputs, target, generator)
         code = threshold_code(module.encoder(inputs))
-        reconstruction = self.loss_.per_sample(module.decoder(code), target).mean()
+        reconstruction = self._reconstruction_per_sample(module.decoder(code), target).mean()
         if self.sparsity_weight == 0:
             return {"reconstruction": reconstruction, "sparsity": reconstruction.new_zeros(())}
         penalty = reconstruction.detach() * l1_l2_ratios(code).sum() / math.sqrt(code.shape[1])

@@ -117,9 +117,13 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     :meth:`transform` returns the posterior mean ``mu(x)``, which is
     deterministic. :meth:`score_samples` is, like the other autoencoders',
-    minus the mean squared error of the reconstruction ``g(mu(x))`` through
-    the posterior mean (deterministic, comparable across losses); it is not
-    the lower bound.
+    the log-likelihood of ``x`` under the decoder's noise model around the
+    reconstruction ``g(mu(x))`` through the posterior mean, with the
+    per-feature scales ``noise_scale_`` fitted on the training residuals
+    of that reconstruction rather than the learnt ``c_f`` (which also
+    absorb the sampling of ``z``). It is deterministic and compares with
+    the other autoencoders' scores; it is neither the lower bound nor the
+    marginal likelihood ``log p(x)``.
 
     Examples
     --------
@@ -212,10 +216,14 @@ class VariationalAutoencoder(BaseAutoencoder):
             # Dividing residuals by a scale c and adding log c per feature
             # turns the loss into the negative log-density of scale c.
             scale = module.log_scale.exp()
-            reconstruction = n_features * self.loss_.per_sample(output / scale, target / scale).mean()
+            scaled_target = target / scale
+            if self._training_has_missing_:
+                # Divided where observed only: NaN / scale would make the scale's gradient NaN.
+                scaled_target = torch.where(torch.isnan(target), target, target.nan_to_num() / scale)
+            reconstruction = n_features * self._reconstruction_per_sample(output / scale, scaled_target).mean()
             reconstruction = reconstruction + module.log_scale.sum()
         else:
-            reconstruction = n_features * self.loss_.per_sample(output, target).mean()
+            reconstruction = n_features * self._reconstruction_per_sample(output, target).mean()
         kl = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1).mean()
         return {"reconstruction": reconstruction, "kl": self.beta * kl}
 

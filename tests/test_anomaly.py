@@ -290,10 +290,11 @@ def test_bad_parameters_and_inputs():
     detector = small_detector().fit(X)
     with pytest.raises(ValueError, match="features"):
         detector.score_samples(X[:, :3])
-    X_nan = X.copy()
-    X_nan[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        small_detector().fit(X_nan)
+    # NaN is a missing entry (tests/test_missing.py); infinity is an error.
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        small_detector().fit(X_inf)
 
 
 def test_a_failed_fit_leaves_nothing_half_fitted():

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer
 from skae.losses import Lp
+from skae.metrics import neg_mean_squared_reconstruction_error
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=3, random_state=0)
 
@@ -52,7 +53,7 @@ def test_linear_autoencoder_reaches_pca_reconstruction_error(digits):
         tol=0.0,
         random_state=0,
     ).fit(X_train)
-    ae_error = -ae.score(X_test)
+    ae_error = -neg_mean_squared_reconstruction_error(ae, X_test)
     assert ae_error <= 1.01 * pca_error(X_train, X_test, 8)
 
 
@@ -69,7 +70,7 @@ def test_nonlinear_autoencoder_beats_pca_on_a_curved_manifold():
         batch_size=64,
         random_state=0,
     ).fit(X_train)
-    assert -ae.score(X_test) < 0.5 * pca_error(X_train, X_test, 2)
+    assert -neg_mean_squared_reconstruction_error(ae, X_test) < 0.5 * pca_error(X_train, X_test, 2)
 
 
 # -- pipelines and searches ----------------------------------------------
@@ -100,7 +101,9 @@ def test_choose_n_components_by_a_downstream_score_not_reconstruction(digits):
     X_train, _, y_train, _ = digits
     X_train, y_train = X_train[:600], y_train[:600]
     ae = AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
-    by_reconstruction = GridSearchCV(ae, {"n_components": [2, 8, 24]}, cv=2).fit(X_train)
+    by_reconstruction = GridSearchCV(
+        ae, {"n_components": [2, 8, 24]}, scoring=neg_mean_squared_reconstruction_error, cv=2
+    ).fit(X_train)
     assert by_reconstruction.best_params_["n_components"] == 24
     scores = by_reconstruction.cv_results_["mean_test_score"]
     assert scores[0] < scores[1] < scores[2]
@@ -120,7 +123,10 @@ def test_score_does_not_depend_on_the_loss_parameter(small_X):
     ae.set_params(loss="absolute_error")  # a different loss, same fitted model
     assert ae.score(small_X) == before
     assert np.isclose(before, np.mean(ae.score_samples(small_X)))
-    assert before == pytest.approx(-np.mean((ae.inverse_transform(ae.transform(small_X)) - small_X) ** 2), rel=1e-5)
+    # The mean Gaussian log-density (variance s^2 / 2) at the fitted scales.
+    residual, scale = small_X - ae.inverse_transform(ae.transform(small_X)), ae.noise_scale_
+    log_density = -((residual / scale) ** 2) - np.log(scale) - 0.5 * np.log(np.pi)
+    assert before == pytest.approx(np.mean(log_density.sum(axis=1)), rel=1e-5)
 
 
 # -- input and output types ----------------------------------------------
@@ -153,7 +159,8 @@ def test_pandas_in_pandas_out(small_X):
 @pytest.mark.parametrize(
     "make_X, message",
     [
-        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), "NaN"),
+        # NaN is a missing entry (tests/test_missing.py), unless it empties a column.
+        (lambda X: np.where(np.arange(X.shape[1]) == 1, np.nan, X), "no observed value"),
         (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X), "infinity"),
         (lambda X: X[:0], "0 sample"),
         (lambda X: X[:, 0], "Expected 2D array"),

@@ -140,11 +140,11 @@ def test_without_a_file_it_uses_a_shipped_dataset_and_says_so(capsys):
     "content, expected",
     [
         ("a,b\n1,x\n2,y\n", "non-numeric column(s) 'b'"),
-        ("a,b\n1,2\n3,\n", "1 missing value(s), in column(s) 'b' (1)"),
+        ("a,b\n1,2\n3,inf\n", "1 infinite value(s), in column(s) 'b' (1)"),
         ("", "it is empty"),
         ("a,b\n", "0 data rows"),
     ],
-    ids=["non-numeric", "missing", "empty", "header-only"],
+    ids=["non-numeric", "infinite", "empty", "header-only"],
 )
 def test_bad_data_gets_one_clear_line(tmp_path, capsys, content, expected):
     path = tmp_path / "bad.csv"

@@ -8,7 +8,7 @@ pytest.importorskip("numpydoc")
 from numpydoc.validate import validate  # noqa: E402
 
 import skae  # noqa: E402
-from skae import chunked, losses, metrics  # noqa: E402
+from skae import chunked, inspection, losses, metrics, persistence  # noqa: E402
 
 # Checks left out: RT02 (numpydoc wants no name on a single return value,
 # scikit-learn's convention names it), ES01 (an extended summary where the
@@ -21,7 +21,7 @@ IGNORED_FOR_METHODS = IGNORED | {"SA01", "EX01"}
 def _public_api():
     """(import path, ignored checks) of every public class, method and function skae defines."""
     items = []
-    for module in (skae, losses, chunked, metrics):
+    for module in (skae, losses, chunked, metrics, inspection, persistence):
         for name in getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")]):
             obj = getattr(module, name)
             if inspect.ismodule(obj) or not getattr(obj, "__module__", "").startswith("skae"):
@@ -34,7 +34,8 @@ def _public_api():
                     if (
                         not method_name.startswith("_")
                         and owner.__module__.startswith("skae")
-                        and inspect.isfunction(vars(owner)[method_name])
+                        # classmethods too: the displays' from_estimator
+                        and inspect.isfunction(getattr(vars(owner)[method_name], "__func__", vars(owner)[method_name]))
                     ):
                         items.append((f"{path}.{method_name}", IGNORED_FOR_METHODS))
             elif inspect.isfunction(obj):
