@@ -11,7 +11,7 @@ autoencoder to the observed entries and fills each hole with the model's
 reconstruction of its row.
 
 We hide 30 % of the pixels of scikit-learn's 8x8 digits at random and
-compare the imputers on the hidden pixels. (:class:`~sklearn.impute.IterativeImputer`
+compare the imputers on the hidden pixels. (``IterativeImputer``
 takes minutes on these 64 features; ``benchmarks/bench_impute.py`` compares
 it on many data sets.)
 """
@@ -77,4 +77,4 @@ plt.show()
 # ``reconstruction_error_per_feature`` (``NaN`` where the input was
 # missing) and :class:`~skae.AutoencoderAnomalyDetector` all accept them.
 # See :ref:`missing_values` for the masked loss and when to prefer
-# :class:`~sklearn.impute.IterativeImputer`.
+# ``IterativeImputer``.

@@ -82,9 +82,9 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
     indicator_ : sklearn.impute.MissingIndicator or None
         The indicator of missing values; None unless ``add_indicator``.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during ``fit``. Defined only when `X`
         has feature names that are all strings.
 
     See Also
