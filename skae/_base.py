@@ -41,6 +41,16 @@ def forget_fit(estimator):
         delattr(estimator, name)
 
 
+def fit_or_forget(estimator, fit, X):
+    """``fit(X)`` on a fresh ``estimator``; a failure leaves it with no fitted attribute."""
+    forget_fit(estimator)
+    try:
+        return fit(X)
+    except BaseException:
+        forget_fit(estimator)
+        raise
+
+
 def validate_training_data(estimator, X, *, reset, dtype=(np.float32, np.float64)):
     """``validate_data`` for training: ``dtype`` (the first for other inputs), at least one sample and one feature.
 

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder, check_observed, forget_fit, validate_training_data
+from ._base import SEED_BOUND, BaseAutoencoder, check_observed, fit_or_forget, forget_fit, validate_training_data
 from ._docs import fill_doc
 from .autoencoder import AutoencoderTransformer
 
@@ -224,13 +224,7 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        forget_fit(self)
-        try:
-            return self._fit(X)
-        except BaseException:
-            # A failed fit leaves no half-fitted detector behind.
-            forget_fit(self)
-            raise
+        return fit_or_forget(self, self._fit, X)
 
     def _fit(self, X):
         X = validate_training_data(self, X, reset=True, dtype=TRAINING_DTYPES)

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, MissingValues, StrOptions
 from sklearn.utils.validation import FLOAT_DTYPES, _check_feature_names_in, check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder, forget_fit
+from ._base import SEED_BOUND, BaseAutoencoder, fit_or_forget
 from .anomaly import SCALERS
 from .denoising import DenoisingAutoencoder
 
@@ -184,13 +184,7 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         self : object
             The fitted imputer.
         """
-        forget_fit(self)
-        try:
-            return self._fit(X)
-        except BaseException:
-            # A failed fit leaves no half-fitted imputer behind.
-            forget_fit(self)
-            raise
+        return fit_or_forget(self, self._fit, X)
 
     def _fit(self, X):
         X = self._validate(X, reset=True)

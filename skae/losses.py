@@ -327,35 +327,11 @@ class SquaredError(Loss):
     """
 
     def per_sample(self, output, target):
-        """Compute the mean squared error of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the mean squared error of each sample."""
         return (output - target).square().mean(dim=1)
 
     def elementwise(self, residual):
-        """Compute ``r^2``: a Gaussian of variance ``s^2 / 2`` at scale ``s``.
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute ``r^2``: a Gaussian of variance ``s^2 / 2`` at scale ``s``."""
         return residual.square()
 
     def _homogeneous_power(self):
@@ -382,35 +358,11 @@ class AbsoluteError(Loss):
     """
 
     def per_sample(self, output, target):
-        """Compute the mean absolute error of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the mean absolute error of each sample."""
         return (output - target).abs().mean(dim=1)
 
     def elementwise(self, residual):
-        """Compute ``|r|``: a Laplacian of scale ``s``.
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute ``|r|``: a Laplacian of scale ``s``."""
         return residual.abs()
 
     def _homogeneous_power(self):
@@ -447,41 +399,12 @@ class Huber(Loss):
         self.delta = delta
 
     def per_sample(self, output, target):
-        """Compute the mean Huber loss of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the mean Huber loss of each sample."""
         _check_positive(self.delta, "delta")
         return F.huber_loss(output, target, reduction="none", delta=self.delta).mean(dim=1)
 
     def elementwise(self, residual):
-        """Compute the Huber loss of each residual.
-
-        Its noise model has a Gaussian core and Laplacian tails; at scale
-        ``s`` the kink lies at ``delta * s``. ``Z = sqrt(2 pi) erf(delta /
-        sqrt(2)) + 2 exp(-delta^2 / 2) / delta`` in closed form; the scale is
-        fitted numerically (see :meth:`fit_scale`).
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute the Huber loss of each residual."""
         _check_positive(self.delta, "delta")
         size = residual.abs()
         return torch.where(size <= self.delta, 0.5 * size.square(), self.delta * (size - 0.5 * self.delta))
@@ -521,20 +444,7 @@ class BinaryCrossEntropy(Loss):
     requires_unit_interval = True
 
     def per_sample(self, output, target):
-        """Compute the mean binary cross-entropy of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output, as logits.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input, in ``[0, 1]``.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the mean binary cross-entropy of each sample."""
         return F.binary_cross_entropy_with_logits(output, target, reduction="none").mean(dim=1)
 
     has_scale = False
@@ -609,20 +519,7 @@ class Lp(Loss):
         self.epsilon = epsilon
 
     def per_sample(self, output, target):
-        """Compute the mean ``p``-th power error of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the mean ``p``-th power error of each sample."""
         _check_positive(self.p, "p")
         diff = output - target
         if self.p < 1:
@@ -633,23 +530,7 @@ class Lp(Loss):
         return diff.abs().pow(self.p).mean(dim=1)
 
     def elementwise(self, residual):
-        """Compute ``|r|^p``: a generalised Gaussian.
-
-        Its density is ``p / (2 s Gamma(1 / p)) exp(-|r / s|^p)`` at scale
-        ``s``, and the maximum-likelihood scale ``s^p = p mean(|r|^p)``. The
-        smoothing of :meth:`per_sample` for ``p < 1`` is left out: the noise
-        model is the exact density.
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute ``|r|^p``: a generalised Gaussian."""
         _check_positive(self.p, "p")
         return residual.abs().pow(self.p)
 
@@ -706,20 +587,7 @@ class Sum(Loss):
         return self.first.requires_unit_interval or self.second.requires_unit_interval
 
     def per_sample(self, output, target):
-        """Compute the sum of the two terms' losses of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the sum of the two terms' losses of each sample."""
         return self.first.per_sample(output, target) + self.second.per_sample(output, target)
 
     @property
@@ -728,21 +596,7 @@ class Sum(Loss):
         return all(term.has_noise_model and term.has_scale for term in terms)
 
     def elementwise(self, residual):
-        """Compute the sum of the two terms' losses of each residual.
-
-        The noise model's ``Z`` is integrated numerically and its scale
-        solved numerically (see :meth:`log_density`, :meth:`fit_scale`).
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute the sum of the two terms' losses of each residual."""
         return self.first.elementwise(residual) + self.second.elementwise(residual)
 
     def _homogeneous_power(self):
@@ -789,20 +643,7 @@ class Scaled(Loss):
         return self.loss.requires_unit_interval
 
     def per_sample(self, output, target):
-        """Compute the weighted loss of each sample.
-
-        Parameters
-        ----------
-        output : torch.Tensor of shape (n_samples, n_features)
-            The decoder's raw output.
-        target : torch.Tensor of shape (n_samples, n_features)
-            The clean input.
-
-        Returns
-        -------
-        loss : torch.Tensor of shape (n_samples,)
-            The loss of each sample.
-        """
+        """Compute the weighted loss of each sample."""
         if not isinstance(self.weight, Real) or self.weight < 0:
             raise ValueError(f"Scaled loss weight must be a number >= 0, got {self.weight!r}.")
         return self.weight * self.loss.per_sample(output, target)
@@ -814,21 +655,7 @@ class Scaled(Loss):
         return weighted and self.loss.has_noise_model and self.loss.has_scale
 
     def elementwise(self, residual):
-        """Compute the weighted loss of each residual.
-
-        The noise model's ``Z`` is integrated numerically (see
-        :meth:`log_density`).
-
-        Parameters
-        ----------
-        residual : torch.Tensor
-            Residuals ``x - x_hat``, of any shape.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            The loss of each entry, of the shape of ``residual``.
-        """
+        """Compute the weighted loss of each residual."""
         return self.weight * self.loss.elementwise(residual)
 
     def _homogeneous_power(self):
