@@ -216,10 +216,11 @@ class VariationalAutoencoder(BaseAutoencoder):
             # Dividing residuals by a scale c and adding log c per feature
             # turns the loss into the negative log-density of scale c.
             scale = module.log_scale.exp()
-            scaled_target = target / scale
             if self._training_has_missing_:
                 # Divided where observed only: NaN / scale would make the scale's gradient NaN.
                 scaled_target = torch.where(torch.isnan(target), target, target.nan_to_num() / scale)
+            else:
+                scaled_target = target / scale
             reconstruction = n_features * self._reconstruction_per_sample(output / scale, scaled_target).mean()
             reconstruction = reconstruction + module.log_scale.sum()
         else:
