@@ -27,6 +27,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
+from skae.inspection import AnomalyScoreDisplay, ExplanationDisplay
 
 rng = np.random.RandomState(0)
 n_rows, n_spikes, n_swaps = 1500, 20, 20
@@ -39,6 +40,7 @@ X = pd.DataFrame(10 * X + 50, columns=sensors)
 
 kind = np.array(["normal"] * n_rows, dtype=object)
 cause = np.full(n_rows, -1)
+swapped = {}
 anomalous = rng.choice(n_rows, n_spikes + n_swaps, replace=False)
 for row in anomalous[:n_spikes]:
     sensor = rng.randint(len(sensors))
@@ -49,6 +51,7 @@ for row in anomalous[n_spikes:]:
     candidates = rng.randint(n_rows, size=10)  # the donor: the most different of ten rows
     distance = np.abs(X.iloc[candidates, pair].to_numpy() - X.iloc[row, pair].to_numpy()).sum(axis=1)
     X.iloc[row, pair] = X.iloc[candidates[np.argmax(distance)], pair].to_numpy()
+    swapped[row] = [sensors[j] for j in pair]
     kind[row] = "broken correlation"
 is_anomaly = kind != "normal"
 print(pd.Series(kind).value_counts())
@@ -103,16 +106,15 @@ print(
 # The threshold
 # -------------
 # ``offset_`` is the score at the contamination quantile of the training rows;
-# rows scoring beyond it are flagged.
+# rows scoring beyond it are flagged. :class:`~skae.inspection.AnomalyScoreDisplay`
+# bins ``decision_function`` (the score minus ``offset_``: the threshold is 0,
+# and lower is more anomalous) on the training rows, coloured by the kinds we
+# planted, which the detector never saw. The scores' long tail puts the axis
+# on a symmetric-logarithmic scale; the counts are on a logarithmic one, so
+# that the few anomalies show next to the normal rows.
 
-fig, ax = plt.subplots(figsize=(8, 4.5))
-bins = np.logspace(np.log10(anomaly_score.min()), np.log10(anomaly_score.max()), 60)
-for k, color in [("normal", "C0"), ("spike", "C3"), ("broken correlation", "C1")]:
-    ax.hist(anomaly_score[kind == k], bins=bins, color=color, alpha=0.7, label=k)
-ax.axvline(-detector.offset_, color="k", linestyle="--", label="threshold (contamination=0.03)")
-ax.set(xscale="log", yscale="log", xlabel="anomaly score (residual distance)", ylabel="rows")
-ax.legend(fontsize=8)
-fig.tight_layout()
+display = AnomalyScoreDisplay.from_estimator(detector, X, kind, bins=60, name="contamination=0.03")
+display.ax_.set_yscale("log")
 plt.show()
 
 # %%
@@ -142,22 +144,17 @@ top = pd.DataFrame(
 top.head(12)
 
 # %%
-# A heat map of the shares for every flagged row, with the true faulty sensor
-# of each spike outlined. Spikes put most of their error on one sensor; broken
-# correlations spread it over the swapped pair and the sensors the model
-# infers from them.
+# :class:`~skae.inspection.ExplanationDisplay` draws one row's shares as bars,
+# largest first. Here the highest-scoring row of each kind: the spike puts
+# most of its error on one sensor, the one we broke; the broken correlation
+# spreads more of it over other sensors, those the model infers from the
+# swapped pair.
 
-order = np.flatnonzero(flags)[np.argsort(kind[flags], kind="stable")]
-fig, ax = plt.subplots(figsize=(7, 0.22 * len(order) + 1.2))
-image = ax.imshow(shares[order], aspect="auto", cmap="magma_r", vmin=0, vmax=1)
-for i, row in enumerate(order):
-    if cause[row] >= 0:
-        ax.add_patch(plt.Rectangle((cause[row] - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="C2", linewidth=2))
-ax.set_xticks(range(len(sensors)), sensors, rotation=45, ha="right")
-ax.set_yticks(range(len(order)), [f"{row} ({kind[row]})" for row in order], fontsize=6)
-fig.colorbar(image, ax=ax, label="share of the row's reconstruction error")
-ax.set_title("Flagged rows: where the error is (green: the planted fault)")
-fig.tight_layout()
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
+for ax, k in zip(axes, ["spike", "broken correlation"]):
+    row = np.flatnonzero(kind == k)[np.argmax(anomaly_score[kind == k])]
+    planted = f"{sensors[cause[row]]} broken" if cause[row] >= 0 else " and ".join(swapped[row]) + " swapped"
+    ExplanationDisplay.from_estimator(detector, X.iloc[[row]], ax=ax, name=f"row {row}: {planted}")
 plt.show()
 
 # %%

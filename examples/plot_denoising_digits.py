@@ -17,6 +17,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder
+from skae.inspection import ReconstructionDisplay
 
 X, y = load_digits(return_X_y=True)
 X = X / 16.0  # intensities in [0, 1]
@@ -50,30 +51,41 @@ for name, model in [("plain", plain), ("denoising", denoising)]:
     print(f"{name:9s} reconstruction vs clean: {mse(reconstruct(model, X_test_noisy), X_test):.4f}")
 
 # %%
-# Noisy, reconstructed and clean, side by side
-# --------------------------------------------
+# What the denoising autoencoder does
+# -----------------------------------
+# :class:`~skae.inspection.ReconstructionDisplay` draws images above their
+# reconstructions and the squared difference of each pixel. On the noisy test
+# digits, the difference is what the model removed: mostly the noise.
 
-rows = {
-    "noisy input": X_test_noisy,
-    "plain autoencoder": reconstruct(plain, X_test_noisy),
-    "denoising autoencoder": reconstruct(denoising, X_test_noisy),
-    "clean original": X_test,
-}
 n_images = 10
-fig, axes = plt.subplots(len(rows), n_images, figsize=(n_images, len(rows) * 1.15))
-for r, (title, images) in enumerate(rows.items()):
-    for c in range(n_images):
-        ax = axes[r, c]
-        ax.imshow(images[c].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[r, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
-fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.05)
+display = ReconstructionDisplay.from_estimator(denoising, X_test_noisy[:n_images], image_shape=(8, 8))
+display.figure_.suptitle("Noisy test digits, denoised")
+plt.show()
+
+# %%
+# Against the clean originals
+# ---------------------------
+# A display can also be built from images and reconstructions computed
+# elsewhere: here the clean originals and each model's reconstruction of
+# their noisy copies, so that the bottom row is each model's error, on one
+# colour scale for both.
+
+fig, axes = plt.subplots(6, n_images, figsize=(1.2 * n_images + 1, 7.5), layout="constrained")
+displays = {}
+for rows, (name, model) in zip([axes[:3], axes[3:]], [("plain", plain), ("denoising", denoising)]):
+    reconstructions = reconstruct(model, X_test_noisy[:n_images])
+    displays[name] = ReconstructionDisplay(X_test[:n_images], reconstructions, (8, 8)).plot(ax=rows)
+    for row, label in enumerate(["clean", name, "error"]):
+        displays[name].ax_[row, 0].set_ylabel(label)
+highest_error = max(image.get_clim()[1] for display in displays.values() for image in display.images_[2])
+for display in displays.values():
+    for image in display.images_[2]:
+        image.set_clim(0, highest_error)
 plt.show()
 
 # %%
 # The plain autoencoder, having only ever seen clean digits, passes part of
 # the noise through: its wide code has room to encode it. The denoising one
 # was trained to map noisy inputs to clean targets, so its reconstructions are
-# closer to the originals. The noise level is its main knob: choose it around
-# the scale of the noise you want removed.
+# closer to the originals, and its errors smaller. The noise level is its
+# main knob: choose it around the scale of the noise you want removed.

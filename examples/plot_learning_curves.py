@@ -8,16 +8,16 @@ objective per epoch), ``loss_terms_curve_`` (each term of it separately) and,
 with ``early_stopping=True``, ``validation_scores_`` (minus the loss on the
 held-out ``validation_fraction`` of the rows). Plotting them answers the usual
 questions: has training converged, is the model overfitting, is the learning
-rate sensible?
+rate sensible? :class:`~skae.inspection.LossCurveDisplay` draws them.
 """
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import MinMaxScaler
 
 from skae import AutoencoderTransformer, SparseAutoencoder
+from skae.inspection import LossCurveDisplay
 
 X = MinMaxScaler().fit_transform(load_digits().data)
 
@@ -26,7 +26,8 @@ X = MinMaxScaler().fit_transform(load_digits().data)
 # --------------
 # A wide model with a generous epoch budget: early stopping holds out 20% of
 # the rows, stops when their loss has not improved by ``tol`` for
-# ``n_iter_no_change`` epochs, and restores the weights of the best epoch.
+# ``n_iter_no_change`` epochs, and restores the weights of the best epoch,
+# which the display marks.
 
 model = AutoencoderTransformer(
     n_components=16,
@@ -41,17 +42,12 @@ model = AutoencoderTransformer(
     random_state=0,
 ).fit(X)
 
-validation_loss = -np.asarray(model.validation_scores_)
-best_epoch = int(np.argmax(model.validation_scores_)) + 1
-print(f"stopped after {model.n_iter_} epochs; best validation loss {validation_loss.min():.5f} at epoch {best_epoch}")
-
-fig, ax = plt.subplots(figsize=(6, 4))
-epochs = np.arange(1, model.n_iter_ + 1)
-ax.plot(epochs, model.loss_curve_, label="training loss")
-ax.plot(epochs, validation_loss, label="validation loss")
-ax.axvline(best_epoch, color="gray", linestyle=":", label=f"best epoch ({best_epoch})")
-ax.set(yscale="log", xlabel="epoch", ylabel="mean squared error", title="Early stopping")
-ax.legend()
+display = LossCurveDisplay.from_estimator(model, name="Early stopping")
+display.ax_.set(yscale="log", ylabel="mean squared error")
+print(
+    f"stopped after {model.n_iter_} epochs; best validation loss {min(display.validation_loss):.5f} "
+    f"at epoch {display.best_epoch}"
+)
 plt.show()
 
 # %%
@@ -62,9 +58,11 @@ plt.show()
 # The learning rate
 # -----------------
 # Too small a step converges slowly; too large a step is noisy or diverges.
-# The curves show which, in a few epochs each.
+# The curves show which, in a few epochs each. A display built from the
+# curve alone (``LossCurveDisplay(loss_curve)``) draws only it, so that three
+# runs share one axes; its ``line_`` takes the run's name.
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
 for learning_rate in [1e-4, 1e-3, 1e-2]:
     run = AutoencoderTransformer(
         n_components=16,
@@ -74,8 +72,9 @@ for learning_rate in [1e-4, 1e-3, 1e-2]:
         max_iter=30,
         random_state=0,
     ).fit(X)
-    ax.plot(np.arange(1, run.n_iter_ + 1), run.loss_curve_, label=f"learning_rate_init={learning_rate:g}")
-ax.set(yscale="log", xlabel="epoch", ylabel="training loss", title="Learning rate")
+    display = LossCurveDisplay(run.loss_curve_).plot(ax=ax, name="Learning rate")
+    display.line_.set_label(f"learning_rate_init={learning_rate:g}")
+ax.set(yscale="log", ylabel="training loss")
 ax.legend()
 plt.show()
 
@@ -84,8 +83,9 @@ plt.show()
 # ----------
 # ``loss_terms_curve_`` splits the objective by term. The plain autoencoder
 # has one term, ``"reconstruction"``; the sparse, contractive and variational
-# autoencoders add their penalty as a second curve. Plotting both shows
-# whether the penalty weight dominates training. Here the L1 penalty falls
+# autoencoders add their penalty as a second curve, which the display draws
+# dashed under the total. Plotting them shows whether the penalty weight
+# dominates training. Here the L1 penalty falls
 # fast in the first epochs, as the code's activity shrinks, and then stays well
 # below the reconstruction term, which keeps improving; a weight large enough
 # to dominate would show the reconstruction curve stalling instead.
@@ -101,10 +101,6 @@ sparse = SparseAutoencoder(
     random_state=0,
 ).fit(X)
 
-fig, ax = plt.subplots(figsize=(6, 4))
-for name, curve in sparse.loss_terms_curve_.items():
-    ax.plot(np.arange(1, len(curve) + 1), curve, label=name)
-ax.plot(np.arange(1, sparse.n_iter_ + 1), sparse.loss_curve_, "k:", label="total (loss_curve_)")
-ax.set(yscale="log", xlabel="epoch", ylabel="loss term", title="SparseAutoencoder: the terms of the objective")
-ax.legend()
+display = LossCurveDisplay.from_estimator(sparse, name="SparseAutoencoder: the terms of the objective")
+display.ax_.set_yscale("log")
 plt.show()

@@ -1,5 +1,6 @@
 """The scikit-learn base class shared by every skae autoencoder."""
 
+import copy
 import math
 import warnings
 from numbers import Integral, Real
@@ -9,9 +10,18 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, Options, RealNotInt, StrOptions
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
+from . import _columns
+from ._callbacks import CallbackSupportMixin, EpochTasks, begin_fit, fit_metadata, with_callbacks
 from ._engine import (
     AUTOCAST_DTYPES,
     INFERENCE_BATCH_SIZE,
@@ -22,7 +32,7 @@ from ._engine import (
     training_tensor,
 )
 from ._network import ACTIVATIONS, build_network
-from .losses import _fit_scale_in_chunks, get_loss
+from .losses import MixedLoss, _fit_scale_in_chunks, get_loss
 
 SEED_BOUND = np.iinfo(np.int32).max
 # batch_size="auto": n_samples // AUTO_BATCHES_PER_EPOCH rows, clipped to the range.
@@ -41,11 +51,11 @@ def forget_fit(estimator):
         delattr(estimator, name)
 
 
-def fit_or_forget(estimator, fit, X):
-    """``fit(X)`` on a fresh ``estimator``; a failure leaves it with no fitted attribute."""
+def fit_or_forget(estimator, fit, X, **fit_params):
+    """``fit(X, **fit_params)`` on a fresh ``estimator``; a failure leaves it with no fitted attribute."""
     forget_fit(estimator)
     try:
-        return fit(X)
+        return fit(X, **fit_params)
     except BaseException:
         forget_fit(estimator)
         raise
@@ -67,6 +77,47 @@ def validate_training_data(estimator, X, *, reset, dtype=(np.float32, np.float64
     return validate_data(
         estimator, X, reset=reset, dtype=list(dtype), ensure_min_samples=1, ensure_all_finite="allow-nan"
     )
+
+
+def check_sample_weight(X, sample_weight):
+    """``sample_weight`` checked for the rows of ``X``: float64, finite, non-negative, not all zero; None stays None.
+
+    The user's array is never modified (nor kept in a fitted attribute).
+    """
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+
+def drop_zero_weights(X, sample_weight):
+    """``X`` and ``sample_weight`` without the rows of weight zero; weights all one become None.
+
+    A row of weight zero then counts nowhere, as if it were not there, and
+    weights of ones train exactly the model of no weights.
+    """
+    if sample_weight is None:
+        return X, None
+    kept = sample_weight > 0
+    if not kept.all():
+        X, sample_weight = (X.iloc[kept] if hasattr(X, "iloc") else X[kept]), sample_weight[kept]
+    return X, (None if np.all(sample_weight == 1) else sample_weight)
+
+
+def batch_mean(values, sample_weight=None):
+    """The mean of a batch's per-row ``values``, rows weighted by ``sample_weight`` (scaled to mean 1 over the data).
+
+    Objectives take their loss terms with it: the weighted mean over the
+    training set is the mean over batches. ``None``: the plain mean.
+    """
+    return values.mean() if sample_weight is None else (values * sample_weight).mean()
+
+
+def column_mean(values, sample_weight=None):
+    """The mean of each column of ``values`` over the batch's rows, weighted by ``sample_weight``."""
+    if sample_weight is None:
+        return values.mean(dim=0)
+    weights = sample_weight.to(values.dtype).unsqueeze(1)
+    return (values * weights).sum(dim=0) / weights.sum()
 
 
 def check_observed(X, seen_before=None):
@@ -103,7 +154,7 @@ def check_observed(X, seen_before=None):
     return missing
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the skae autoencoders.
 
     Holds what every variant shares: parameter validation, the thin ``fit``
@@ -124,18 +175,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
       ``fit`` and ``partial_fit`` call) the hooks need, kept as fitted
       attributes;
     - ``_corrupt(X, generator)``: the training input made from a clean batch;
-    - ``_penalties(module, inputs, code)``: extra loss terms, by name;
-    - ``_objective(module, inputs, target, generator)``: the whole objective,
-      for models whose forward pass differs (the variational autoencoder);
-      it takes its reconstruction term with ``_reconstruction_per_sample``,
-      which leaves out missing entries (NaN in ``target``; ``inputs`` has
-      them filled with the training means);
+    - ``_penalties(module, inputs, code, sample_weight)``: extra loss terms,
+      by name;
+    - ``_objective(module, inputs, target, generator, sample_weight)``: the
+      whole objective, for models whose forward pass differs (the
+      variational autoencoder); it takes its reconstruction term with
+      ``_reconstruction_per_sample``, which leaves out missing entries (NaN
+      in ``target``; ``inputs`` has them filled with the training means);
     - ``_encode(module, x)`` and ``_decode(module, code)``: inference, what
       ``transform`` and ``inverse_transform`` compute for one batch.
 
     ``module`` is the network (at inference, the engine's buffered view of
     it) and ``generator`` the engine's torch generator, the one source of
-    randomness in training.
+    randomness in training. ``sample_weight`` is None, or the batch's row
+    weights scaled to mean 1 over the training set: a term that is a mean
+    over rows takes it with :func:`batch_mean`, a statistic of the batch's
+    columns with :func:`column_mean`, so that every row's loss is weighted.
 
     Warning: This class should not be used directly. Use derived classes
     instead.
@@ -165,6 +220,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "device": [str, torch.device],
         "precision": [StrOptions(set(AUTOCAST_DTYPES))],
         "init": [StrOptions({"pca", "random"})],
+        # Mixed-type tables (skae/_columns.py); the names are OneHotEncoder's.
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "min_frequency": [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither"), None],
+        "handle_unknown": [StrOptions({"error", "ignore"})],
     }
 
     def __init__(
@@ -189,6 +249,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device="auto",
         precision="float32",
         init="pca",
+        categorical_features="from_dtype",
+        max_categories=None,
+        min_frequency=None,
+        handle_unknown="error",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -209,11 +273,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.device = device
         self.precision = precision
         self.init = init
+        self.categorical_features = categorical_features
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+        self.handle_unknown = handle_unknown
 
     # -- fitting -----------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @with_callbacks
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the autoencoder to ``X``.
 
         Parameters
@@ -222,16 +291,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row's loss, in training, in the early-stopping
+            validation loss and in the fit of ``noise_scale_``: an integer
+            weight counts a row as that many copies of it, and a row of
+            weight zero is left out. ``None`` weighs every row 1.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, incremental=False)
+        return self._fit(X, incremental=False, y=y, sample_weight=sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    @with_callbacks
+    def partial_fit(self, X, y=None, sample_weight=None):
         """One pass over ``X``, continuing the same optimiser.
 
         The first call initialises the model; later calls keep the weights,
@@ -248,15 +323,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             A chunk of training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row of the chunk, as in :meth:`fit`.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, incremental=True)
+        return self._fit(X, incremental=True, y=y, sample_weight=sample_weight)
 
-    def _fit(self, X, incremental):
+    def _fit(self, X, incremental, y=None, sample_weight=None):
         if incremental and self.early_stopping:
             raise ValueError(
                 "partial_fit cannot use early_stopping=True: a validation set held out of one "
@@ -267,11 +344,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if fresh:
             forget_fit(self)
         try:
-            X = validate_training_data(self, X, reset=fresh)
+            X = self._validate_table(X, reset=fresh)
+            sample_weight = check_sample_weight(X, sample_weight)
+            # The callbacks see the data as given; training leaves out rows of weight zero.
+            callback_data = dict(X=X, y=y, metadata=fit_metadata(sample_weight))
+            X, sample_weight = drop_zero_weights(X, sample_weight)
             if not fresh:
                 self._check_same_network(X.shape[1])
             missing = check_observed(X, None if fresh else self._observed_counts_)
-            loss = get_loss(self.loss)
+            loss = self._table_loss(get_loss(self.loss))
             self._check_training_data(X, loss)
         except BaseException:
             # Bad input changes nothing a continued fit would keep, and leaves
@@ -279,18 +360,42 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if fresh:
                 forget_fit(self)
             raise
+        # The tasks of a fit are its epochs.
+        callback_context = begin_fit(self, max_subtasks=1 if incremental else self.max_iter, **callback_data)
         try:
             if fresh:
                 self._initialize(X.shape[1])
             self.loss_ = loss
-            self._record_observed_means(X, missing)
+            self._record_observed_means(X, missing, sample_weight)
             self._record_training_data(X)
-            self._train(X, incremental, has_missing=missing is not None)
+            epoch_tasks = EpochTasks(
+                callback_context, self, **callback_data, fitted_state=lambda: self._fitted_state(X, sample_weight)
+            )
+            self._train(
+                X, incremental, has_missing=missing is not None, sample_weight=sample_weight, epoch_tasks=epoch_tasks
+            )
         except BaseException:
             # A failed fit leaves no half-fitted model behind.
             forget_fit(self)
             raise
+        callback_context.call_on_fit_task_end(estimator=self, **callback_data, reconstruction_attributes={})
         return self
+
+    def _fitted_state(self, X, sample_weight):
+        """The fitted attributes of the model as it stands mid-fit, independent of the training that goes on.
+
+        What a callback's ``fitted_estimator`` is made of: a copy of the
+        network, and the noise scale fitted on the training data ``X``.
+        """
+        snapshot = copy.copy(self)
+        snapshot.engine_ = copy.deepcopy(self.engine_)
+        snapshot._fit_noise_scale(X, sample_weight)
+        return {
+            "engine_": snapshot.engine_,
+            "noise_scale_": snapshot.noise_scale_,
+            "n_iter_": self.engine_.n_iter,
+            "loss_curve_": list(self.engine_.loss_curve),
+        }
 
     def _check_training_data(self, X, loss):
         n_features = X.shape[1]
@@ -337,13 +442,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             precision=self.precision,
         )
 
-    def _record_observed_means(self, X, missing):
+    def _record_observed_means(self, X, missing, sample_weight=None):
         """Keep each feature's count and mean of observed values over the training sets since the last fresh fit.
 
         The means fill missing entries of what the encoder sees, in training
-        and at inference.
+        and at inference. With ``sample_weight``, the counts are sums of
+        weights and the means weighted.
         """
-        if missing is None:
+        if sample_weight is not None:
+            observed = np.ones(X.shape, dtype=bool) if missing is None else ~missing
+            weights = observed * sample_weight[:, np.newaxis]
+            counts = weights.sum(axis=0)
+            sums = (np.where(observed, X, 0.0) * weights).sum(axis=0, dtype=np.float64)
+            means = np.divide(sums, counts, out=np.zeros(X.shape[1]), where=counts > 0)
+        elif missing is None:
             counts, means = np.full(X.shape[1], X.shape[0]), X.mean(axis=0, dtype=np.float64)
         else:
             counts = (~missing).sum(axis=0)
@@ -370,24 +482,28 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Variants compute their reconstruction term with it, so that one rule
         for missing entries serves every objective.
         """
-        if self._training_has_missing_:
+        # A mixed table's loss leaves out missing columns itself.
+        if self._training_has_missing_ and not getattr(self.loss_, "handles_missing", False):
             return observed_per_sample(self.loss_, output, target)
         return self.loss_.per_sample(output, target)
 
-    def _train(self, X, incremental, has_missing=False):
+    def _train(self, X, incremental, has_missing=False, sample_weight=None, epoch_tasks=None):
         engine = self.engine_
         engine.set_hyperparameters(learning_rate=self.learning_rate_init, alpha=self.alpha, precision=self.precision)
         # Read by _reconstruction_per_sample: complete data keeps the plain loss, bit for bit.
         self._training_has_missing_ = has_missing
         fill_values = self._observed_means_ if has_missing else None
         X_train = training_tensor(X, engine.device)
-        X_val = None
+        X_val = weights_train = weights_val = None
+        if sample_weight is not None:
+            weights_train = torch.as_tensor(sample_weight).to(X_train.device)
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
-            X_train, X_val = self._validation_split(X_train)
+            X_train, X_val, weights_train, weights_val = self._validation_split(X_train, weights_train)
         if engine.n_iter == 0 and self._starts_at_pca():
             engine.module.initialize_as_pca(
-                X_train if fill_values is None else fill_missing(X_train, torch.as_tensor(fill_values))
+                X_train if fill_values is None else fill_missing(X_train, torch.as_tensor(fill_values)),
+                sample_weight=weights_train,
             )
         stopped_early = engine.run(
             X_train,
@@ -402,12 +518,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             verbose=self.verbose,
             plain_loss=self._plain_reconstruction_loss(),
             fill_values=fill_values,
+            sample_weight=weights_train,
+            sample_weight_val=weights_val,
+            on_epoch_begin=None if epoch_tasks is None else epoch_tasks.begin,
+            on_epoch_end=None if epoch_tasks is None else epoch_tasks.end,
         )
         self.n_iter_ = engine.n_iter
         self.loss_curve_ = list(engine.loss_curve)
         self.loss_terms_curve_ = {name: list(curve) for name, curve in engine.loss_terms_curve.items()}
         self.best_loss_ = engine.best_loss
-        self._fit_noise_scale(X)
+        self._fit_noise_scale(X, sample_weight)
         if early_stopping:
             self.validation_scores_ = list(engine.validation_scores)
             self.best_validation_score_ = engine.best_validation_score
@@ -419,8 +539,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stacklevel=2,
             )
 
-    def _fit_noise_scale(self, X):
+    def _fit_noise_scale(self, X, sample_weight=None):
         """Fit ``noise_scale_``, each feature's scale of the loss's noise model, on the residuals of ``X``.
+
+        ``sample_weight`` weighs each row's residuals.
 
         ``None`` where the noise model has no scale (Bernoulli) or the loss
         has none (a callable). The residuals are made in chunks of rows; for
@@ -446,7 +568,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(chunk.numpy()), np.float32)
                 yield chunk.double() - torch.from_numpy(reconstruction).double()
 
-        scale = _fit_scale_in_chunks(loss, residual_chunks()).numpy()
+        weights = None if sample_weight is None else torch.from_numpy(sample_weight)
+        scale = _fit_scale_in_chunks(loss, residual_chunks(), sample_weight=weights).numpy()
         resolution = max(np.finfo(np.float32).eps * largest[0], np.finfo(np.float32).tiny)
         self.noise_scale_ = np.maximum(scale, resolution)
 
@@ -457,14 +580,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         return self.init == "pca" and self.loss_.output_activation == "identity"
 
-    def _validation_split(self, X):
+    def _validation_split(self, X, sample_weight=None):
+        """``X_train, X_val, sample_weight_train, sample_weight_val``: a random ``validation_fraction`` held out."""
         n_samples = X.shape[0]
         n_val = max(1, round(self.validation_fraction * n_samples))
         if n_samples - n_val < 1:
             raise ValueError(f"early_stopping needs at least 2 samples to hold out a validation set; got {n_samples}.")
         generator = self.engine_.generator
         order = torch.randperm(n_samples, generator=generator, device=generator.device).to(X.device)
-        return X[order[n_val:]], X[order[:n_val]]
+        if sample_weight is None:
+            return X[order[n_val:]], X[order[:n_val]], None, None
+        sample_weight = sample_weight.to(X.device)
+        return X[order[n_val:]], X[order[:n_val]], sample_weight[order[n_val:]], sample_weight[order[:n_val]]
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -507,16 +634,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The training input for the clean batch ``X`` (no corruption here)."""
         return X
 
-    def _penalties(self, module, inputs, code):
+    def _penalties(self, module, inputs, code, sample_weight=None):
         """Extra loss terms by name, each a scalar tensor (none here)."""
         return {}
 
-    def _objective(self, module, inputs, target, generator):
+    def _objective(self, module, inputs, target, generator, sample_weight=None):
         """Training loss terms: reconstruction of ``target`` from ``inputs``, plus penalties."""
         code = module.encoder(inputs)
         output = module.decoder(code)
-        terms = {"reconstruction": self._reconstruction_per_sample(output, target).mean()}
-        terms.update(self._penalties(module, inputs, code))
+        terms = {"reconstruction": batch_mean(self._reconstruction_per_sample(output, target), sample_weight)}
+        terms.update(self._penalties(module, inputs, code, sample_weight))
         return terms
 
     def _encode(self, module, x):
@@ -529,6 +656,73 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _reconstruct(self, module, x):
         return self._decode(module, self._encode(module, x))
+
+    # -- mixed-type tables (skae/_columns.py) --------------------------------
+
+    def _validate_table(self, X, *, reset, allow_nan=True):
+        """``X`` as the float matrix the network reads.
+
+        A table with categorical columns (``categorical_features``) becomes
+        its encoding: the layout is fitted when ``reset`` (a fresh fit) and
+        kept otherwise. Other data is validated as numeric, as it always
+        was. ``reset=None``: inference (``allow_nan`` says whether numeric
+        data may hold NaN; an encoding may, its loss leaves it out).
+        """
+        layout = None if reset else getattr(self, "_column_layout_", None)
+        if reset:
+            mask = _columns.categorical_mask(X, self.categorical_features, type(self).__name__)
+            if mask is None:
+                self._column_layout_ = None
+                return validate_training_data(self, X, reset=True)
+        elif layout is None:
+            if reset is None:
+                all_finite = "allow-nan" if allow_nan else True
+                return validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite=all_finite)
+            return validate_training_data(self, X, reset=False)
+        if not hasattr(X, "iloc"):
+            # An array of objects (strings beside numbers), kept as it is.
+            X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=1 if reset is not None else 0)
+        elif X.shape[0] < 1 and reset is not None:
+            raise ValueError(f"Found a table with 0 rows while a minimum of 1 is required by {type(self).__name__}.")
+        _check_feature_names(self, X, reset=bool(reset))
+        _check_n_features(self, X, reset=bool(reset))
+        if reset:
+            self._column_layout_ = _columns.fit_layout(
+                X,
+                mask,
+                max_categories=self.max_categories,
+                min_frequency=self.min_frequency,
+                unit_interval=get_loss(self.loss).requires_unit_interval,
+                feature_names=getattr(self, "feature_names_in_", None),
+            )
+        return _columns.encode(self._column_layout_, X, self.handle_unknown)
+
+    def _table_loss(self, loss):
+        """``loss``, or for a mixed table the per-column likelihoods with ``loss`` on its numeric columns."""
+        if getattr(self, "_column_layout_", None) is None:
+            return loss
+        n_numeric, n_binary, category_counts = _columns.loss_structure(self._column_layout_)
+        return MixedLoss(loss, n_numeric=n_numeric, n_binary=n_binary, category_counts=category_counts)
+
+    def _as_table(self, reconstruction):
+        """A mixed table's reconstruction as the table (a DataFrame if fitted on one); other data as it is."""
+        if getattr(self, "_column_layout_", None) is None:
+            return reconstruction
+        return _columns.decode(self._column_layout_, reconstruction, as_frame=hasattr(self, "feature_names_in_"))
+
+    def _column_residuals(self, X):
+        """Per column, residuals whose squares are :meth:`reconstruction_error_per_feature`; float64.
+
+        Reconstruction minus ``X`` for numeric data; for a mixed table, one
+        column per table column (the root of a categorical column's
+        negative log-likelihood). What the anomaly detector's statistics
+        are made of.
+        """
+        X = self._validate_table(X, reset=None)
+        reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(X), np.float64)
+        if getattr(self, "_column_layout_", None) is not None:
+            return _columns.column_residuals(self._column_layout_, reconstruction, X)
+        return np.subtract(reconstruction, X, dtype=np.float64)
 
     # -- inference ---------------------------------------------------------
 
@@ -550,7 +744,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             The codes, in the input's float dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite="allow-nan")
+        X = self._validate_table(X, reset=None)
         return self.engine_.predict(self._encode, self._fill_missing(X), X.dtype)
 
     def inverse_transform(self, X):
@@ -572,7 +766,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ValueError(
                 f"inverse_transform expects codes with n_components={self.n_components} columns, got {codes.shape[1]}."
             )
-        return self.engine_.predict(self._decode, codes, codes.dtype)
+        return self._as_table(self.engine_.predict(self._decode, codes, codes.dtype))
 
     def reconstruction_error_per_feature(self, X):
         """Squared reconstruction error of every sample and feature.
@@ -588,8 +782,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             ``(x_hat - x) ** 2`` elementwise; NaN where ``x`` is missing.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64], ensure_all_finite="allow-nan")
+        X = self._validate_table(X, reset=None)
         reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(X), np.float64)
+        if getattr(self, "_column_layout_", None) is not None:
+            return _columns.column_errors(self._column_layout_, reconstruction, X)
         return np.square(reconstruction - X)
 
     def score_samples(self, X):
@@ -620,7 +816,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             of :mod:`skae.metrics` instead.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = self._validate_table(X, reset=None, allow_nan=False)
         loss = self._scoring_loss()
         if X.dtype == np.float32:
             # The network's own precision: the log-likelihood is taken on the
@@ -637,7 +833,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # Chunked, so no (n_samples, n_features) float64 array is ever built.
         for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
             chunk = X[start : start + INFERENCE_BATCH_SIZE]
-            reconstruction = torch.from_numpy(self.engine_.predict(self._reconstruct, chunk, np.float64))
+            # Filled: a mixed table may have missing entries, which its loss leaves out.
+            filled = self._fill_missing(chunk)
+            reconstruction = torch.from_numpy(self.engine_.predict(self._reconstruct, filled, np.float64))
             log_likelihood = loss.log_likelihood(reconstruction, torch.from_numpy(chunk), scale)
             scores[start : start + chunk.shape[0]] = log_likelihood.sum(dim=1).numpy()
         return scores
@@ -657,7 +855,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return None
         return torch.as_tensor(self.noise_scale_, dtype=dtype, device=device)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Compute the mean log-likelihood of the samples of ``X``.
 
         The value used by ``GridSearchCV(scoring=None)``, as ``PCA.score`` is:
@@ -678,6 +876,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Data to score.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
 
         Returns
         -------
@@ -689,7 +889,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ValueError
             If the loss has no noise model (a callable).
         """
-        return float(np.mean(self.score_samples(X)))
+        scores = self.score_samples(X)
+        return float(np.average(scores, weights=check_sample_weight(scores, sample_weight)))
 
     # -- properties --------------------------------------------------------
 
@@ -714,6 +915,61 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The device the model lives on, as a string (``"cpu"``, ``"cuda:0"``...)."""
         check_is_fitted(self)
         return str(self.engine_.device)
+
+    # -- state as data (skae.save and skae.load) ---------------------------
+
+    def _get_fitted_state(self):
+        """Every attribute but the parameters, as data: what :func:`skae.save` writes besides ``get_params``.
+
+        The fitted attributes (and settings such as ``set_output``'s), with
+        the training engine as its
+        :meth:`~skae._engine.TrainingEngine.state_dict`: plain values, NumPy
+        arrays, tensors and losses, no code but the callbacks of
+        ``set_callbacks``, if any, which :func:`skae.save` leaves out.
+        Variants need not override it.
+
+        Returns
+        -------
+        state : dict
+            Attribute name to value. A new dictionary, but, as torch's
+            ``state_dict``, the values are the estimator's own (arrays,
+            lists): read them, or copy them before changing them.
+        """
+        parameters = self.get_params(deep=False)
+        state = {name: value for name, value in vars(self).items() if name not in parameters}
+        if "engine_" in state:
+            state["engine_"] = state["engine_"].state_dict()
+        return state
+
+    def _set_fitted_state(self, state):
+        """Restore what :meth:`_get_fitted_state` returned, on an estimator built with the saved parameters.
+
+        The network is rebuilt from its recorded shape and given the saved
+        weights, so no module object is ever read from a file.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`_get_fitted_state` returned; the dictionary is not
+            modified, and its values become the estimator's own (pass a
+            deep copy to restore another estimator's state in memory).
+
+        Returns
+        -------
+        self : object
+            The estimator, fitted as the saved one was.
+        """
+        state = dict(state)
+        engine_state = state.pop("engine_", None)
+        vars(self).update(state)
+        if engine_state is not None:
+            network = build_network(0, **self._fitted_network_params_)
+            engine = TrainingEngine(
+                network, device="cpu", learning_rate=self.learning_rate_init, alpha=self.alpha, seed=0
+            )
+            engine.load_state_dict(engine_state)  # the saved device, hyperparameters and history
+            self.engine_ = engine
+        return self
 
     @property
     def _n_features_out(self):

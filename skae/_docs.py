@@ -118,6 +118,26 @@ init : {"pca", "random"}, default="random"
     because this variant's penalty asks for codes unlike PCA's scores
     (sparse ones, or draws from a standard normal prior), and a PCA start
     holds them there.""",
+    "categorical_features": """\
+categorical_features : "from_dtype", array-like or None, default="from_dtype"
+    Which columns of a table are categorical (see :ref:`mixed_types`).
+    ``"from_dtype"``: a DataFrame's ``category``, ``object``, ``string``
+    and ``bool`` columns; NumPy input then has none. An array-like gives
+    them by name, by index or as a boolean mask; ``None``: none. With a
+    categorical column, each column gets the likelihood of its type (the
+    others ``loss`` on standardised values), and :meth:`inverse_transform`
+    returns the table.
+max_categories : int, default=None
+    Most levels kept per categorical column, the group of rare levels
+    included, as in :class:`~sklearn.preprocessing.OneHotEncoder`:
+    the least frequent levels are grouped. ``None``: no limit.
+min_frequency : int or float, default=None
+    Levels seen fewer times (an int) or in a smaller share of the rows (a
+    float) are grouped as rare, as in
+    :class:`~sklearn.preprocessing.OneHotEncoder`. ``None``: none.
+handle_unknown : {"error", "ignore"}, default="error"
+    A level unseen in training: ``"error"`` raises; ``"ignore"`` reads it
+    as a missing value.""",
     "n_features_in_": """\
 n_features_in_ : int
     Number of features seen during fit.""",

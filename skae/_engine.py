@@ -138,6 +138,21 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
+def _scaled_weights(sample_weight, device):
+    """Row weights as a float32 tensor on ``device``, scaled to mean 1; None stays None."""
+    if sample_weight is None:
+        return None
+    weights = torch.as_tensor(sample_weight).to(torch.float64)
+    return (weights * (weights.shape[0] / weights.sum())).to(device, torch.float32)
+
+
+def _call_objective(objective, module, inputs, target, generator, sample_weight):
+    """``objective``'s terms for one batch; ``sample_weight`` is passed only when rows are weighted."""
+    if sample_weight is None:
+        return objective(module, inputs, target, generator)
+    return objective(module, inputs, target, generator, sample_weight=sample_weight)
+
+
 def _improves(loss, best_loss, tol):
     """Whether ``loss`` is below ``best_loss`` by more than ``tol`` times its size.
 
@@ -258,6 +273,10 @@ class TrainingEngine:
         verbose=False,
         plain_loss=None,
         fill_values=None,
+        sample_weight=None,
+        sample_weight_val=None,
+        on_epoch_begin=None,
+        on_epoch_end=None,
     ):
         """Train for up to ``n_epochs`` passes over ``X``.
 
@@ -282,9 +301,26 @@ class TrainingEngine:
         hand-written gradient then weighs each observed entry by
         ``n_features / n_observed`` of its row and each missing one by zero.
         Every row needs an observed entry. ``None``: the data is complete.
+
+        ``sample_weight`` (and ``sample_weight_val`` for ``X_val``), one
+        positive weight per row, weighs each row's loss: the objective
+        receives the batch's weights as ``sample_weight=``, scaled to mean 1
+        over the training set, so that the mean over a batch estimates the
+        weighted mean over the set, and the reported losses are weighted
+        means. The penalty ``alpha`` is divided by the weights' sum, the
+        number of rows that integer weights stand for. ``None``: every row
+        weighs 1, and the objective receives no ``sample_weight``.
+
+        ``on_epoch_begin()`` and ``on_epoch_end()``, if given, are called
+        around each epoch, the end after its losses are recorded; an
+        ``on_epoch_end`` that returns true stops training there (it counts
+        as stopping early).
         """
         self.optimizer.attach()
-        self.optimizer.weight_decay = self.alpha / X.shape[0]
+        weight_sum = X.shape[0] if sample_weight is None else float(torch.as_tensor(sample_weight).double().sum())
+        self.optimizer.weight_decay = self.alpha / weight_sum
+        sample_weight = _scaled_weights(sample_weight, X.device)
+        sample_weight_val = _scaled_weights(sample_weight_val, X.device)
         gradient = None
         if plain_loss is not None:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
@@ -298,11 +334,13 @@ class TrainingEngine:
         stopped_early = False
         if X_val is not None and self.n_iter == 0:
             # The starting point (PCA's solution, say) is a candidate too.
-            self.best_validation_score = -self.evaluate(X_val, objective, batch_size, fill_values)
+            self.best_validation_score = -self.evaluate(X_val, objective, batch_size, fill_values, sample_weight_val)
             best_state = copy.deepcopy(self.module.state_dict())
         for _ in range(n_epochs):
+            if on_epoch_begin is not None:
+                on_epoch_begin()
             tic = time.perf_counter()
-            terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient, fill_values)
+            terms = self._epoch(X, objective, corrupt, batch_size, shuffle, gradient, fill_values, sample_weight)
             loss = sum(terms.values())
             self._check_finite(loss, "training")
             self.n_iter += 1
@@ -311,7 +349,7 @@ class TrainingEngine:
                 self.loss_terms_curve.setdefault(name, []).append(value)
             message = f"Epoch {self.n_iter}: train loss {loss:.6g}"
             if X_val is not None:
-                validation_loss = self.evaluate(X_val, objective, batch_size, fill_values)
+                validation_loss = self.evaluate(X_val, objective, batch_size, fill_values, sample_weight_val)
                 self._check_finite(validation_loss, "validation")
                 score = -validation_loss
                 self.validation_scores.append(score)
@@ -326,6 +364,9 @@ class TrainingEngine:
             self.best_loss = min(self.best_loss, loss)
             if verbose:
                 print(f"{message}, {time.perf_counter() - tic:.3f} s", flush=True)
+            if on_epoch_end is not None and on_epoch_end():
+                stopped_early = True
+                break
             if no_improvement > n_iter_no_change:
                 if n_plateaus == PLATEAU_STEP_DECAYS:
                     stopped_early = True
@@ -339,8 +380,8 @@ class TrainingEngine:
             self.module.load_state_dict(best_state)
         return stopped_early
 
-    def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None, fill_values=None):
-        """One pass over ``X``; returns the sample-weighted mean of each term."""
+    def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None, fill_values=None, sample_weight=None):
+        """One pass over ``X``; returns the mean of each term over the rows (weighted by ``sample_weight``)."""
         self.module.train()
         n_samples = X.shape[0]
         order = None
@@ -359,7 +400,11 @@ class TrainingEngine:
             else:
                 batch = X.index_select(0, order[start : start + batch_size])
             batch = _to_device(batch, self.device)
-            terms = self._step(batch, objective, corrupt, gradient, fill_values)
+            weights = None
+            if sample_weight is not None:
+                rows = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+                weights = _to_device(sample_weight[rows], self.device)
+            terms = self._step(batch, objective, corrupt, gradient, fill_values, weights)
             # Summed on the device; one synchronisation per epoch, not per batch.
             if totals is None:
                 totals = [torch.zeros((), device=self.device) for _ in terms]
@@ -367,27 +412,33 @@ class TrainingEngine:
                 total.add_(value.detach(), alpha=batch.shape[0])
         return {name: total.item() / n_samples for name, total in zip(terms, totals)}
 
-    def _step(self, batch, objective, corrupt, gradient=None, fill_values=None):
+    def _step(self, batch, objective, corrupt, gradient=None, fill_values=None, sample_weight=None):
         filled = batch if fill_values is None else fill_missing(batch, fill_values)
         inputs = filled if corrupt is None else corrupt(filled, self.generator)
         if gradient is not None:
-            if fill_values is None:
+            weights_sqrt = None if fill_values is None else _observed_weights_sqrt(batch)
+            if sample_weight is not None:
+                # A row's squared errors all carry its weight.
+                row_weights_sqrt = sample_weight.sqrt().unsqueeze(1)
+                weights_sqrt = row_weights_sqrt if weights_sqrt is None else weights_sqrt.mul_(row_weights_sqrt)
+            if weights_sqrt is None:
                 terms = {"reconstruction": gradient(inputs, batch)}
             else:
-                terms = {"reconstruction": gradient(inputs, filled, _observed_weights_sqrt(batch))}
+                terms = {"reconstruction": gradient(inputs, filled, weights_sqrt)}
         else:
             with self._autocast():
-                terms = objective(self.module, inputs, batch, self.generator)
+                terms = _call_objective(objective, self.module, inputs, batch, self.generator, sample_weight)
                 loss = sum(terms.values())
             self.optimizer.zero_grad()
             loss.backward()
         self.optimizer.step()
         return terms
 
-    def evaluate(self, X, objective, batch_size, fill_values=None):
+    def evaluate(self, X, objective, batch_size, fill_values=None, sample_weight=None):
         """Mean objective over ``X``, uncorrupted, without updating the weights.
 
-        ``fill_values`` fills the inputs' missing entries, as in :meth:`run`.
+        ``fill_values`` fills the inputs' missing entries, as in :meth:`run`;
+        ``sample_weight``, scaled to mean 1, weighs the rows.
         """
         self.module.eval()
         total = 0.0
@@ -395,7 +446,10 @@ class TrainingEngine:
             for start in range(0, X.shape[0], batch_size):
                 batch = _to_device(X[start : start + batch_size], self.device)
                 inputs = batch if fill_values is None else fill_missing(batch, fill_values)
-                terms = objective(self.module, inputs, batch, self.generator)
+                weights = None
+                if sample_weight is not None:
+                    weights = _to_device(sample_weight[start : start + batch_size], self.device)
+                terms = _call_objective(objective, self.module, inputs, batch, self.generator, weights)
                 total += sum(terms.values()).item() * batch.shape[0]
         return total / X.shape[0]
 
@@ -467,3 +521,48 @@ class TrainingEngine:
             self.generator.set_state(generator_state)
         else:
             self.generator.manual_seed(self.seed + self.n_iter)
+
+    # -- state as data (skae.save) -----------------------------------------
+
+    def state_dict(self):
+        """The engine's state as plain data and CPU tensors, for :func:`skae.save`.
+
+        A dictionary of the network's weights (``"weights"``, the module's
+        own ``state_dict``), the optimiser's and the random generator's
+        state, the device, the hyperparameters and the training history:
+        what pickling keeps, with the network's weights in place of the
+        module, whose structure the owner rebuilds.
+
+        Returns
+        -------
+        state : dict
+            Strings, numbers, lists, tuples, dicts and tensors only. The
+            tensors are copies; the history's lists are the engine's own.
+        """
+        state = self.__getstate__()
+        state["weights"] = dict(state.pop("module").state_dict())
+        return state
+
+    def load_state_dict(self, state):
+        """Take the state :meth:`state_dict` returned, on an engine around a network of the same shape.
+
+        As after unpickling, a model fitted on a device that is not
+        available here is moved to the CPU, with a ``UserWarning``.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned; it is not modified.
+
+        Raises
+        ------
+        ValueError
+            If the weights do not fit this engine's network.
+        """
+        state = dict(state)
+        try:
+            self.module.load_state_dict(state.pop("weights"), strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"The saved weights do not fit the network: {error}") from None
+        # The rest is what unpickling restores, with the device check.
+        self.__setstate__({**state, "module": self.module})

@@ -131,7 +131,7 @@ class AutoencoderNetwork(nn.Module):
         return [part for part in (self.encoder.linear_part(), self.decoder.linear_part()) if part is not None]
 
     @torch.no_grad()
-    def initialize_as_pca(self, X):
+    def initialize_as_pca(self, X, sample_weight=None):
         """Start from PCA fitted to ``X``: the network then reconstructs as ``PCA(n_components)`` does.
 
         The encoder's first ``n_components`` outputs become the principal
@@ -147,10 +147,12 @@ class AutoencoderNetwork(nn.Module):
         X : torch.Tensor of shape (n_samples, n_features)
             Training data, float32, on any device (large data may stay on
             the host while the network is on an accelerator).
+        sample_weight : torch.Tensor of shape (n_samples,) or None
+            Weights of the rows, on ``X``'s device: the weighted PCA.
         """
         encoder_weight, decoder_weight = self.encoder.linear_part(), self.decoder.linear_part()
         n_components = decoder_weight.shape[1]
-        mean, components = principal_components(X, n_components)
+        mean, components = principal_components(X, n_components, sample_weight)
         mean, components = mean.to(decoder_weight.device), components.to(decoder_weight.device)
         n_found = components.shape[0]
         encoder_weight.zero_()
@@ -166,16 +168,24 @@ class AutoencoderNetwork(nn.Module):
                 mlp.layers[-1].weight.zero_()
 
 
-def principal_components(X, n_components):
+def principal_components(X, n_components, sample_weight=None):
     """The mean of ``X`` and its top principal axes, as rows (at most its rank's worth).
 
     From the eigendecomposition of the covariance, accumulated in float32 on
     ``X``'s device and decomposed in float64 on the CPU: one pass over the data.
+    With ``sample_weight``, the weighted mean and covariance.
     """
     n_samples, n_features = X.shape
-    mean = X.mean(dim=0)
-    centred = X - mean
-    covariance = (centred.T @ centred).to("cpu", torch.float64) / max(n_samples - 1, 1)
+    if sample_weight is None:
+        mean = X.mean(dim=0)
+        centred = X - mean
+        covariance = (centred.T @ centred).to("cpu", torch.float64) / max(n_samples - 1, 1)
+    else:
+        weights = sample_weight.to(X.device, X.dtype)
+        mean = (weights @ X) / weights.sum()
+        centred = X - mean
+        # Only the directions matter: the covariance's scale is left as the weights make it.
+        covariance = ((centred * weights[:, None]).T @ centred).to("cpu", torch.float64)
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
     order = torch.argsort(eigenvalues, descending=True)
     n_found = min(n_components, n_features, n_samples)

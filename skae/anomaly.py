@@ -1,5 +1,6 @@
 """Anomaly detection by reconstruction error."""
 
+import inspect
 import math
 import warnings
 from numbers import Integral, Real
@@ -10,9 +11,26 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._base import SEED_BOUND, BaseAutoencoder, check_observed, fit_or_forget, forget_fit, validate_training_data
+from . import _columns
+from ._base import (
+    SEED_BOUND,
+    BaseAutoencoder,
+    check_observed,
+    check_sample_weight,
+    drop_zero_weights,
+    fit_or_forget,
+    forget_fit,
+    validate_training_data,
+)
+from ._callbacks import NO_CALLBACKS, CallbackSupportMixin, begin_fit, fit_metadata, with_callbacks
 from ._docs import fill_doc
 from .autoencoder import AutoencoderTransformer
 
@@ -48,7 +66,7 @@ MIN_BATCHES_PER_EPOCH = 10
 
 
 @fill_doc
-class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
+class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimator):
     """Unsupervised outlier detection by autoencoder reconstruction error.
 
     An autoencoder is fitted to the unlabeled training data; a sample it
@@ -209,7 +227,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    @with_callbacks
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the autoencoders to ``X`` and set ``offset_``.
 
         Parameters
@@ -218,36 +237,53 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             Training data, which may hold unlabeled outliers.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample: in the scaler's fit where it takes
+            weights (``"standard"``; the others are fitted on the samples of
+            positive weight), in the members' losses, in the share trimmed
+            and in the error scales, the residual distribution and the
+            ``contamination`` percentile. A sample of weight zero is left
+            out. ``None`` weighs every sample 1.
 
         Returns
         -------
         self : object
             The fitted detector.
         """
-        return fit_or_forget(self, self._fit, X)
+        return fit_or_forget(self, self._fit, X, y=y, sample_weight=sample_weight)
 
-    def _fit(self, X):
-        X = validate_training_data(self, X, reset=True, dtype=TRAINING_DTYPES)
-        check_observed(X)
-        scaler = self._make_scaler()
-        X_scaled = X if scaler is None else np.asarray(scaler.fit_transform(X))
-        estimators = self._make_members(X.shape, incremental=False)
-        self._fit_members(estimators, X_scaled)
+    def _fit(self, X, y=None, sample_weight=None):
+        X = self._validate_training(X, reset=True)
+        sample_weight = check_sample_weight(X, sample_weight)
+        callback_data = dict(X=X, y=y, metadata=fit_metadata(sample_weight))
+        X, sample_weight = drop_zero_weights(X, sample_weight)
+        if not self._mixed_table_:  # a mixed table's members check their own rows
+            check_observed(X)
         trim_fraction = self._trim_fraction()
+        # The tasks of the fit are the members' fits (and refits), each with its epochs.
+        n_fits = self.n_estimators * (2 if trim_fraction > 0 else 1)
+        callback_context = begin_fit(self, max_subtasks=n_fits, **callback_data)
+        scaler = self._make_scaler()
+        X_scaled = X if scaler is None else _fit_transform_scaler(scaler, X, sample_weight)
+        estimators = self._make_members(X.shape, incremental=False)
+        self._fit_members(estimators, X_scaled, sample_weight, callback_context)
         if trim_fraction > 0:
             # The samples reconstructed worst are likely the training set's own
             # anomalies, which the first fit partly learned: refit without them.
             residuals = list(_residuals(estimators, X_scaled))
-            error_scales = [_error_scale(member_residuals) for member_residuals in residuals]
-            kept = _best_reconstructed(residuals, error_scales, trim_fraction)
-            self._fit_members(estimators, X_scaled[kept])
+            error_scales = [_error_scale(member_residuals, sample_weight) for member_residuals in residuals]
+            kept = _best_reconstructed(residuals, error_scales, trim_fraction, sample_weight)
+            kept_weight = None if sample_weight is None else sample_weight[kept]
+            self._fit_members(estimators, _take_rows(X_scaled, kept), kept_weight, callback_context)
         self.scaler_ = scaler
         self.estimators_ = estimators
-        self._calibrate_scaled(X_scaled)
+        self._calibrate_scaled(X_scaled, sample_weight)
+        callback_context.call_on_fit_task_end(estimator=self, **callback_data, reconstruction_attributes={})
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def partial_fit(self, X, y=None):
+    @with_callbacks
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train every member for one pass over the chunk ``X``.
 
         For data streamed in chunks (see :func:`skae.chunked.fit_chunks` and
@@ -276,6 +312,8 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             A chunk of training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample of the chunk, as in :meth:`fit`.
 
         Returns
         -------
@@ -289,13 +327,18 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 "partial_fit started; call fit to start afresh, or restore it."
             )
         try:
-            X = validate_training_data(self, X, reset=first, dtype=TRAINING_DTYPES)
-            # After the first chunk the members know which features they have seen.
-            check_observed(X, None if first else 1)
+            X = self._validate_training(X, reset=first)
+            sample_weight = check_sample_weight(X, sample_weight)
+            callback_data = dict(X=X, y=y, metadata=fit_metadata(sample_weight))
+            X, sample_weight = drop_zero_weights(X, sample_weight)
+            if not self._mixed_table_:
+                # After the first chunk the members know which features they have seen.
+                check_observed(X, None if first else 1)
         except BaseException:
             if first:  # no feature_names_in_ left behind
                 forget_fit(self)
             raise
+        callback_context = begin_fit(self, max_subtasks=self.n_estimators, **callback_data)
         try:
             if first:
                 scaler = self._make_scaler()
@@ -308,22 +351,24 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             else:
                 scaler, estimators = self.scaler_, self.estimators_
             if scaler is not None:
-                scaler.partial_fit(X)
+                _fit_scaler(scaler, X, sample_weight, method="partial_fit")
             X_scaled = X if scaler is None else np.asarray(scaler.transform(X))
-            X_train = X_scaled
+            X_train, weights_train = X_scaled, sample_weight
             trim_fraction = self._trim_fraction()
             if trim_fraction > 0 and not first:
                 residuals = list(_residuals(estimators, X_scaled))
-                X_train = X_scaled[_best_reconstructed(residuals, self.error_scales_, trim_fraction)]
-            for member in estimators:
-                member.partial_fit(X_train)
+                kept = _best_reconstructed(residuals, self.error_scales_, trim_fraction, sample_weight)
+                X_train = _take_rows(X_scaled, kept)
+                weights_train = None if sample_weight is None else sample_weight[kept]
+            self._fit_members(estimators, X_train, weights_train, callback_context, method="partial_fit")
             self.scaler_ = scaler
             self.estimators_ = estimators
-            self._calibrate_scaled(X_scaled)
+            self._calibrate_scaled(X_scaled, sample_weight)
         except BaseException:
             # A member that failed forgot its fit: leave no half-fitted detector.
             forget_fit(self)
             raise
+        callback_context.call_on_fit_task_end(estimator=self, **callback_data, reconstruction_attributes={})
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -354,13 +399,13 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
         self._calibrate_scaled(self._scaled(X))
         return self
 
-    def _calibrate_scaled(self, X_scaled):
-        """Calibrate from already scaled data, with one reconstruction per member."""
+    def _calibrate_scaled(self, X_scaled, sample_weight=None):
+        """Calibrate from already scaled data, with one reconstruction per member; ``sample_weight`` weighs the rows."""
         residuals = list(_residuals(self.estimators_, X_scaled))
-        self.error_scales_ = [_error_scale(member_residuals) for member_residuals in residuals]
+        self.error_scales_ = [_error_scale(member_residuals, sample_weight) for member_residuals in residuals]
         if self.distance == "mahalanobis":
             distributions = [
-                _residual_distribution(member_residuals / np.sqrt(scale), self.contamination)
+                _residual_distribution(member_residuals / np.sqrt(scale), self.contamination, sample_weight)
                 for member_residuals, scale in zip(residuals, self.error_scales_)
             ]
             self.residual_means_ = [mean for mean, _ in distributions]
@@ -370,11 +415,16 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             for name in ("residual_means_", "residual_precisions_"):
                 self.__dict__.pop(name, None)
         train_scores = -self._anomaly_scores(residuals)
+        if sample_weight is not None:
+            self.offset_ = float(_weighted_quantile(train_scores, sample_weight, self.contamination))
+            return
         # nanpercentile: a row with no observed entry (in calibrate's data) has no score.
         percentile = np.nanpercentile if np.isnan(train_scores).any() else np.percentile
         self.offset_ = float(percentile(train_scores, 100.0 * self.contamination))
 
-    def _fit_members(self, estimators, X_scaled):
+    def _fit_members(self, estimators, X_scaled, sample_weight=None, callback_context=NO_CALLBACKS, method="fit"):
+        """``fit`` (or ``partial_fit``) each member on ``X_scaled``, each fit a task of ``callback_context``."""
+        metadata = fit_metadata(sample_weight)
         with warnings.catch_warnings():
             if self.estimator is None:
                 # The default member's epoch budget was chosen by measurement,
@@ -382,10 +432,17 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
                 # budget is expected, not a problem to warn about.
                 warnings.simplefilter("ignore", ConvergenceWarning)
             for member in estimators:
-                member.fit(X_scaled)
+                # As a Pipeline passes its callbacks to a step: the member's epochs nest under this task.
+                task = callback_context.subcontext(task_name=f"{method}-member")
+                with task.propagate_callback_context(member):
+                    task.call_on_fit_task_begin(estimator=self, X=X_scaled, metadata=metadata)
+                    fit = getattr(member, method)
+                    fit(X_scaled) if sample_weight is None else fit(X_scaled, sample_weight=sample_weight)
+                    task.call_on_fit_task_end(estimator=self, X=X_scaled, metadata=metadata)
 
     def _make_scaler(self):
-        if self.scaler is None:
+        if self.scaler is None or self._mixed_table_:
+            # A mixed table's members scale their numeric columns themselves.
             return None
         if isinstance(self.scaler, str):
             return SCALERS[self.scaler]()
@@ -430,13 +487,32 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
             centred = member_residuals / np.sqrt(scale) - mean
             missing = np.isnan(centred)
             if not missing.any():
-                total = total + np.einsum("ij,jk,ik->i", centred, precision, centred) / centred.shape[1]
+                total = total + _squared_norms(centred, precision) / centred.shape[1]
             else:
                 total = total + _observed_mahalanobis(centred, missing, precision)
         return total / len(self.estimators_)
 
+    def _validate_training(self, X, reset):
+        """Training data validated: numeric, or a table with categorical columns, which the members encode."""
+        if reset:
+            features = "from_dtype" if self.estimator is None else self.estimator.categorical_features
+            self._mixed_table_ = _columns.categorical_mask(X, features, type(self).__name__) is not None
+        if not self._mixed_table_:
+            return validate_training_data(self, X, reset=reset, dtype=TRAINING_DTYPES)
+        return self._checked_table(X, reset=reset)
+
+    def _checked_table(self, X, reset):
+        """A table with categorical columns, as given, once its columns match (names and number)."""
+        if not hasattr(X, "iloc"):
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        return X
+
     def _scaled(self, X):
         check_is_fitted(self)
+        if getattr(self, "_mixed_table_", False):
+            return self._checked_table(X, reset=False)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
         return X if self.scaler_ is None else np.asarray(self.scaler_.transform(X))
 
@@ -546,8 +622,17 @@ class AutoencoderAnomalyDetector(OutlierMixin, BaseEstimator):
 def _residuals(members, X_scaled):
     """Each member's reconstruction of ``X_scaled`` minus ``X_scaled``, float64; one member at a time."""
     for member in members:
+        if getattr(member, "_column_layout_", None) is not None:
+            # A mixed table: one residual per column, the root of a categorical column's NLL.
+            yield member._column_residuals(X_scaled)
+            continue
         reconstruction = member.inverse_transform(member.transform(X_scaled))
         yield np.subtract(reconstruction, X_scaled, dtype=np.float64)
+
+
+def _take_rows(X, rows):
+    """The rows ``rows`` of an array or a DataFrame."""
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
 def _row_mean(errors):
@@ -557,6 +642,15 @@ def _row_mean(errors):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no observed entry
         return np.nanmean(errors, axis=1)
+
+
+def _squared_norms(centred, precision):
+    """``c' P c`` for each row ``c`` of ``centred``.
+
+    One matrix product: ``np.einsum`` of the three operands loops without
+    BLAS, 20x slower on a thousand features.
+    """
+    return np.sum((centred @ precision) * centred, axis=1)
 
 
 def _observed_mahalanobis(centred, missing, precision):
@@ -578,16 +672,21 @@ def _observed_mahalanobis(centred, missing, precision):
             continue
         block = precision if n_observed == len(pattern) else np.linalg.inv(covariance[np.ix_(observed, observed)])
         values = centred[np.ix_(rows, observed)]
-        distances[rows] = np.einsum("ij,jk,ik->i", values, block, values) / n_observed
+        distances[rows] = _squared_norms(values, block) / n_observed
     return distances
 
 
-def _error_scale(residuals):
+def _error_scale(residuals, sample_weight=None):
     """Each feature's median squared error, floored so that no feature's errors are blown up.
 
     Missing entries (NaN) are left out; a feature with none observed gets the floor.
+    ``sample_weight`` makes it the weighted median.
     """
-    if np.isnan(residuals).any():
+    if sample_weight is not None:
+        median = _weighted_quantile(np.square(residuals), sample_weight, 0.5)
+        floor = 1e-3 * np.nanmean(median) if not np.isnan(median).all() else 0.0
+        median = np.where(np.isnan(median), floor, median)
+    elif np.isnan(residuals).any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
             median = np.nanmedian(np.square(residuals), axis=0)
@@ -607,31 +706,43 @@ def _mean_normalised_error(residuals, error_scales):
     return total / len(error_scales)
 
 
-def _best_rows(row_errors, fraction):
-    """Indices, in order, of the rows left after dropping the ``fraction`` of largest ``row_errors``."""
-    n_kept = max(1, math.ceil((1 - fraction) * len(row_errors)))
-    return np.sort(np.argsort(row_errors, kind="stable")[:n_kept])
+def _best_rows(row_errors, fraction, sample_weight=None):
+    """Indices, in order, of the rows left after dropping the ``fraction`` of largest ``row_errors``.
+
+    With ``sample_weight``, the share is one of the total weight: the rows
+    of smallest error are kept until they weigh ``1 - fraction`` of it.
+    """
+    order = np.argsort(row_errors, kind="stable")
+    if sample_weight is None:
+        n_kept = max(1, math.ceil((1 - fraction) * len(row_errors)))
+    else:
+        kept_weight = np.cumsum(sample_weight[order])
+        n_kept = max(1, int(np.searchsorted(kept_weight, (1 - fraction) * kept_weight[-1])) + 1)
+    return np.sort(order[:n_kept])
 
 
-def _best_reconstructed(residuals, error_scales, fraction):
-    """The rows left after dropping the ``fraction`` that the members reconstruct worst."""
-    return _best_rows(_row_mean(_mean_normalised_error(residuals, error_scales)), fraction)
+def _best_reconstructed(residuals, error_scales, fraction, sample_weight=None):
+    """The rows left after dropping the ``fraction`` (of the weight) that the members reconstruct worst."""
+    return _best_rows(_row_mean(_mean_normalised_error(residuals, error_scales)), fraction, sample_weight)
 
 
-def _residual_distribution(normalised_residuals, contamination):
+def _residual_distribution(normalised_residuals, contamination, sample_weight=None):
     """Mean and precision of one member's normalised residuals on the samples it reconstructs best.
 
     The worst-reconstructed ``contamination`` share is left out, as from
     the refit; the covariance is shrunk halfway towards its diagonal.
+    ``sample_weight`` weighs the samples.
     """
-    kept = normalised_residuals[_best_rows(_row_mean(np.square(normalised_residuals)), contamination)]
+    rows = _best_rows(_row_mean(np.square(normalised_residuals)), contamination, sample_weight)
+    kept = normalised_residuals[rows]
+    kept_weight = None if sample_weight is None else sample_weight[rows]
     n_features = kept.shape[1]
     missing = np.isnan(kept)
     if missing.any():
-        mean, covariance = _pairwise_moments(kept, missing)
+        mean, covariance = _pairwise_moments(kept, missing, kept_weight)
     else:
-        mean = kept.mean(axis=0)
-        covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True))
+        mean = np.average(kept, axis=0, weights=kept_weight)
+        covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True, aweights=kept_weight))
     variances = np.diag(covariance)
     floor = 1e-3 * variances.mean()
     if not floor > 0:
@@ -651,17 +762,69 @@ def _residual_distribution(normalised_residuals, contamination):
     return mean, np.linalg.inv(covariance)
 
 
-def _pairwise_moments(residuals, missing):
+def _pairwise_moments(residuals, missing, sample_weight=None):
     """Mean and covariance of residuals with missing entries, each from the rows observing it (or the pair).
 
     Pairwise-complete estimates, unbiased under entries missing at random;
-    a pair never observed together gets covariance zero.
+    a pair never observed together gets covariance zero. ``sample_weight``
+    weighs the rows.
     """
     observed = (~missing).astype(np.float64)
-    counts = observed.sum(axis=0)
+    row_weights = np.ones(residuals.shape[0]) if sample_weight is None else sample_weight
+    weighted = observed * row_weights[:, np.newaxis]
+    counts = weighted.sum(axis=0)
     filled = np.where(missing, 0.0, residuals)
-    mean = np.divide(filled.sum(axis=0), counts, out=np.zeros(residuals.shape[1]), where=counts > 0)
+    mean = np.divide((filled * weighted).sum(axis=0), counts, out=np.zeros(residuals.shape[1]), where=counts > 0)
     centred = np.where(missing, 0.0, residuals - mean)
-    pair_counts = observed.T @ observed
+    if sample_weight is not None:
+        centred = centred * np.sqrt(row_weights)[:, np.newaxis]
+    pair_counts = weighted.T @ observed
     covariance = np.divide(centred.T @ centred, pair_counts, out=np.zeros_like(pair_counts), where=pair_counts > 0)
     return mean, covariance
+
+
+def _fit_scaler(scaler, X, sample_weight, method="fit"):
+    """``scaler.fit`` (or ``partial_fit``) on ``X``, with ``sample_weight`` where the scaler takes it.
+
+    A scaler that takes no weights is fitted on the rows as given: those of
+    weight zero are already left out, so a minimum and maximum are exact,
+    and quantiles (``RobustScaler``) are unweighted.
+    """
+    fit = getattr(scaler, method)
+    if sample_weight is not None and "sample_weight" in inspect.signature(fit).parameters:
+        return fit(X, sample_weight=sample_weight)
+    return fit(X)
+
+
+def _fit_transform_scaler(scaler, X, sample_weight):
+    """``X`` scaled by ``scaler``, fitted on it with ``sample_weight`` (see :func:`_fit_scaler`)."""
+    if sample_weight is None:
+        return np.asarray(scaler.fit_transform(X))
+    return np.asarray(_fit_scaler(scaler, X, sample_weight).transform(X))
+
+
+def _weighted_quantile(values, sample_weight, quantile):
+    """The ``quantile`` of each column of ``values`` (or of a 1-D array), rows weighted by ``sample_weight``.
+
+    NaN entries are left out. Where the quantile falls on the boundary
+    between two values it is their mean (the averaged inverted CDF), so
+    that with equal weights the median is NumPy's.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    one_dimensional = values.ndim == 1
+    values = values.reshape(values.shape[0], -1)
+    weights = np.where(np.isnan(values), 0.0, sample_weight[:, np.newaxis])
+    order = np.argsort(values, axis=0, kind="stable")  # NaN last
+    sorted_values = np.take_along_axis(values, order, axis=0)
+    cumulative = np.cumsum(np.take_along_axis(weights, order, axis=0), axis=0)
+    target = quantile * cumulative[-1]
+    result = np.full(values.shape[1], np.nan)
+    for column in range(values.shape[1]):
+        n_observed = int((~np.isnan(values[:, column])).sum())
+        if n_observed == 0:
+            continue
+        below = np.searchsorted(cumulative[:n_observed, column], target[column], side="left")
+        above = np.searchsorted(cumulative[:n_observed, column], target[column], side="right")
+        low, high = (min(index, n_observed - 1) for index in (below, above))
+        result[column] = 0.5 * (sorted_values[low, column] + sorted_values[high, column])
+    return result[0] if one_dimensional else result

@@ -36,6 +36,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     {{device}}
     {{precision}}
     {{init}}
+    {{categorical_features}}
 
     Attributes
     ----------

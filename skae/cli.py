@@ -22,7 +22,6 @@ import sys
 import time
 import warnings
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -52,6 +51,8 @@ DEFAULT_REDUCE_SCALER = "standard"
 
 # The models compute in float32: more digits than this would be noise.
 FLOAT_FORMAT = "%.7g"
+# The PROTO opcode that opens every pickle of protocol 2 or later.
+PICKLE_PROTOCOL_2_START = b"\x80"
 
 
 class CommandLineError(Exception):
@@ -260,18 +261,27 @@ def _add_common_arguments(parser):
     )
 
     persistence = parser.add_argument_group("saving and loading")
-    persistence.add_argument("--save", metavar="PATH", help="save the fitted model (scaler included) with joblib")
+    persistence.add_argument(
+        "--save",
+        metavar="PATH",
+        help="save the fitted model (scaler included) in skae's safe format (skae.save): weights and "
+        "settings as data, a file that runs no code when loaded",
+    )
     persistence.add_argument(
         "--load",
         metavar="PATH",
-        help="use a model saved with --save instead of fitting one (only load files you trust: "
-        "loading runs pickled code)",
+        help="use a model saved with --save instead of fitting one; pickle (joblib) files are refused, "
+        "since loading one runs code from it",
     )
 
     messages = parser.add_argument_group("messages")
     verbosity = messages.add_mutually_exclusive_group()
     verbosity.add_argument(
-        "-v", "--verbose", action="store_true", help="print the loss of every epoch (the default on a terminal)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the loss of every epoch (on a terminal the default, unless a progress bar is shown: "
+        "scikit-learn >= 1.9 with rich installed)",
     )
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
@@ -418,14 +428,25 @@ def scaler_name(args, autoencoder, default):
 
 
 def load_pipeline(args, notes):
+    """The model saved by ``--save``, read with :func:`skae.load`, which runs no code from the file."""
+    if _is_pickle(args.load):
+        # Never unpickled: a pickle can run any code when loaded.
+        raise CommandLineError(
+            f"cannot load {args.load!r}: it is a pickle (joblib) file, such as --save wrote before skae's safe "
+            "format; loading a pickle runs code from the file, so the command line reads only the safe format "
+            "that --save writes now (skae.save). If you trust the file, convert it once in Python: "
+            f"skae.save(joblib.load({args.load!r}), 'model.skae')"
+        )
     try:
-        pipeline = joblib.load(args.load)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pipeline = skae.load(args.load)
     except FileNotFoundError:
         raise CommandLineError(f"cannot load {args.load!r}: no such file") from None
-    except Exception as error:  # unpickling can fail in many ways; all mean "not a model file"
-        raise CommandLineError(
-            f"cannot load {args.load!r}: not a model saved by 'skae --save' ({_first_line(error)})"
-        ) from None
+    except ValueError as error:  # not a model file, damaged, or from another skae release: skae.load says which
+        raise CommandLineError(f"cannot load {args.load!r} as a model saved by 'skae --save': {error}") from None
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        notes(f"warning: {message}")
     final = pipeline[-1] if isinstance(pipeline, Pipeline) else None
     if args.command == "detect" and not isinstance(final, skae.AutoencoderAnomalyDetector):
         raise CommandLineError(f"{args.load!r} does not hold an anomaly detector saved by 'skae detect --save'")
@@ -440,10 +461,42 @@ def load_pipeline(args, notes):
     return pipeline
 
 
+def _is_pickle(path):
+    """Whether the file at ``path`` starts as a pickle of protocol 2 or later (what joblib and pickle write)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(1) == PICKLE_PROTOCOL_2_START
+    except OSError:
+        return False  # skae.load reports it
+
+
+def progress_bar(args, stream):
+    """scikit-learn's ``ProgressBar`` for a fit shown on ``stream``, or None.
+
+    Only on a terminal, and without ``-v`` (its epoch lines) or ``-q``; only
+    where scikit-learn has the callback API (>= 1.9) and ``rich``, which the
+    bar draws with, is installed: skae does not depend on either.
+    """
+    if args.quiet or args.verbose or not stream.isatty():
+        return None
+    try:
+        from sklearn.callback import ProgressBar
+
+        # None: down to the epochs, under the detector's member fits too.
+        return ProgressBar(max_propagation_depth=None)
+    except ImportError:  # scikit-learn < 1.9, or no rich
+        return None
+
+
 def fit_pipeline(pipeline, data, args, notes):
-    """Fit with epoch lines on standard error, and warnings as one-line notes."""
-    verbose = args.verbose or (not args.quiet and sys.stderr.isatty())
+    """Fit with a progress bar or epoch lines on standard error, and warnings as one-line notes.
+
+    On a terminal, the bar of :func:`progress_bar` where there is one, else
+    the loss of every epoch; elsewhere, epoch lines only with ``-v``.
+    """
     final = pipeline[-1]
+    bar = progress_bar(args, sys.stderr)
+    verbose = args.verbose or (bar is None and not args.quiet and sys.stderr.isatty())
     autoencoder = final.estimator if args.command in ("detect", "impute") else final
     if autoencoder is not None:
         autoencoder.set_params(verbose=verbose)
@@ -454,9 +507,19 @@ def fit_pipeline(pipeline, data, args, notes):
         described, budget = "the detector's default autoencoder", ""
     notes(f"Fitting {described} on {data.shape[0]} rows x {data.shape[1]} columns{budget}...")
     tic = time.perf_counter()
+    if bar is not None:
+        # On the outermost estimator, as scikit-learn requires of a callback
+        # that propagates: a bar for the pipeline's steps, one for the epochs.
+        pipeline.set_callbacks(bar)
+    # Standard output is the CSV's: whatever the fit prints (epoch lines, the
+    # bar) goes to standard error.
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("always")
-        pipeline.fit(data)
+        try:
+            pipeline.fit(data)
+        finally:
+            if bar is not None:
+                pipeline.set_callbacks()  # the bar watched this fit; the model does not keep it
     for message in dict.fromkeys(str(warning.message) for warning in caught):
         notes(f"warning: {message}")
     # The detector's members, the imputer's model, or the final step.
@@ -547,9 +610,11 @@ def write_output(result, args):
 
 def save_pipeline(pipeline, args, notes):
     try:
-        joblib.dump(pipeline, args.save)
+        skae.save(pipeline, args.save)
     except OSError as error:
         raise CommandLineError(f"cannot save the model to {args.save!r}: {error.strerror or error}") from None
+    except TypeError as error:  # a --param value the safe format cannot hold
+        raise CommandLineError(f"cannot save the model to {args.save!r}: {error}") from None
     notes(f"Saved the fitted model to {args.save!r}; reuse it with --load {args.save}.")
 
 

@@ -5,7 +5,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, batch_mean, column_mean
 from ._docs import fill_doc
 from ._network import ACTIVATIONS, MLP
 
@@ -112,6 +112,7 @@ class ContractiveAutoencoder(BaseAutoencoder):
     {{device}}
     {{precision}}
     {{init}}
+    {{categorical_features}}
 
     Attributes
     ----------
@@ -182,6 +183,10 @@ class ContractiveAutoencoder(BaseAutoencoder):
         device="auto",
         precision="float32",
         init="pca",
+        categorical_features="from_dtype",
+        max_categories=None,
+        min_frequency=None,
+        handle_unknown="error",
     ):
         super().__init__(
             n_components,
@@ -203,23 +208,27 @@ class ContractiveAutoencoder(BaseAutoencoder):
             device=device,
             precision=precision,
             init=init,
+            categorical_features=categorical_features,
+            max_categories=max_categories,
+            min_frequency=min_frequency,
+            handle_unknown=handle_unknown,
         )
         self.contractive_weight = contractive_weight
         self.contraction = contraction
 
-    def _penalties(self, module, inputs, code):
+    def _penalties(self, module, inputs, code, sample_weight=None):
         if self.contractive_weight == 0:
             return {"contractive": inputs.new_zeros(())}
         if self.contraction == "absolute":
-            penalty = squared_jacobian_norm(module.encoder, inputs).mean()
+            penalty = batch_mean(squared_jacobian_norm(module.encoder, inputs), sample_weight)
         else:
             if code is None:
                 code = module.encoder(inputs)
-            penalty = relative_contraction(module.encoder, inputs, code)
+            penalty = relative_contraction(module.encoder, inputs, code, sample_weight)
         return {"contractive": self.contractive_weight * penalty}
 
 
-def relative_contraction(encoder, inputs, code):
+def relative_contraction(encoder, inputs, code, sample_weight=None):
     """The relative contractive penalty of a batch, a scalar tensor.
 
     ``v * mean_j [ mean_i ||grad f_j(x_i)||^2 * v / Var_i f_j(x_i) ]``, with
@@ -237,17 +246,30 @@ def relative_contraction(encoder, inputs, code):
         The batch.
     code : torch.Tensor of shape (n_samples, n_components)
         ``encoder(inputs)``.
+    sample_weight : torch.Tensor of shape (n_samples,) or None
+        Row weights, scaled to mean 1 over the data; the variances and the
+        mean of the norms are then weighted.
     """
     if inputs.shape[0] < 2:
         return inputs.new_zeros(())
     # Statistics in float32 at least (bfloat16 codes under autocast).
     dtype = torch.promote_types(code.dtype, torch.float32)
-    feature_variance = inputs.to(dtype).var(dim=0, unbiased=False).mean()
-    code_variance = code.to(dtype).var(dim=0, unbiased=False)
+    if sample_weight is None:
+        feature_variance = inputs.to(dtype).var(dim=0, unbiased=False).mean()
+        code_variance = code.to(dtype).var(dim=0, unbiased=False)
+    else:
+        feature_variance = _weighted_variance(inputs.to(dtype), sample_weight).mean()
+        code_variance = _weighted_variance(code.to(dtype), sample_weight)
     floor = CODE_VARIANCE_FLOOR * code_variance.detach().mean() + torch.finfo(dtype).tiny
     unit_weights = feature_variance / torch.maximum(code_variance, floor)
     norms = squared_jacobian_norm(encoder, inputs, unit_weights=unit_weights)
-    return feature_variance * norms.mean() / code.shape[1]
+    return feature_variance * batch_mean(norms, sample_weight) / code.shape[1]
+
+
+def _weighted_variance(values, sample_weight):
+    """Each column's variance over the rows, weighted by ``sample_weight`` (without Bessel's correction)."""
+    mean = column_mean(values, sample_weight)
+    return column_mean((values - mean).square(), sample_weight)
 
 
 def squared_jacobian_norm(encoder, inputs, unit_weights=None):

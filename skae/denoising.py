@@ -5,8 +5,10 @@ from numbers import Real
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
+from . import _columns
 from ._base import BaseAutoencoder
 from ._docs import fill_doc
 
@@ -53,6 +55,15 @@ class DenoisingAutoencoder(BaseAutoencoder):
           tensor of the same shape. Draw random numbers from ``generator``
           only (``torch.rand(..., generator=generator, device=x.device)``) so
           that ``random_state`` makes the fit reproducible.
+
+        On a table with categorical columns (see :ref:`mixed_types`) the
+        built-in noises act column by column, so that every corrupted row
+        is still a row of the table: ``"gaussian"`` perturbs the numeric
+        columns only (standardised, so ``noise_level`` is in standard
+        deviations), ``"masking"`` hides whole columns as missing values
+        are hidden (filled with the training mean, for a categorical column
+        its levels' frequencies), and ``"salt_and_pepper"`` gives a hit
+        categorical column a level drawn at random.
     noise_level : float, default=0.1
         The standard deviation of ``"gaussian"`` noise, or the corruption
         probability of ``"masking"`` and ``"salt_and_pepper"`` (then at most
@@ -77,6 +88,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
     {{device}}
     {{precision}}
     {{init}}
+    {{categorical_features}}
 
     Attributes
     ----------
@@ -155,6 +167,10 @@ class DenoisingAutoencoder(BaseAutoencoder):
         device="auto",
         precision="float32",
         init="pca",
+        categorical_features="from_dtype",
+        max_categories=None,
+        min_frequency=None,
+        handle_unknown="error",
     ):
         super().__init__(
             n_components,
@@ -176,6 +192,10 @@ class DenoisingAutoencoder(BaseAutoencoder):
             device=device,
             precision=precision,
             init=init,
+            categorical_features=categorical_features,
+            max_categories=max_categories,
+            min_frequency=min_frequency,
+            handle_unknown=handle_unknown,
         )
         self.noise = noise
         self.noise_level = noise_level
@@ -214,6 +234,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
                 )
             return corrupted
         level = self.noise_level
+        if getattr(self, "_column_layout_", None) is not None:
+            return self._corrupt_table(X, generator)
         if self.noise == "gaussian":
             noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)
             return X + level * noise
@@ -225,3 +247,29 @@ class DenoisingAutoencoder(BaseAutoencoder):
         low = torch.as_tensor(self.data_min_, dtype=X.dtype, device=X.device)
         high = torch.as_tensor(self.data_max_, dtype=X.dtype, device=X.device)
         return torch.where(hit, torch.where(salt, high, low), X)
+
+    def _corrupt_table(self, X, generator):
+        """Column-wise corruption of a batch of a mixed table's encoding (see ``noise``)."""
+        level, n_numeric = self.noise_level, self.loss_.n_numeric
+        if self.noise == "gaussian":
+            noise = torch.randn((X.shape[0], n_numeric), generator=generator, device=X.device, dtype=X.dtype)
+            return torch.cat([X[:, :n_numeric] + level * noise, X[:, n_numeric:]], dim=1)
+        column_of_feature = torch.as_tensor(_columns.feature_columns(self._column_layout_), device=X.device)
+        n_columns = len(self._column_layout_["order"])
+        hit = torch.rand((X.shape[0], n_columns), generator=generator, device=X.device, dtype=X.dtype) < level
+        hit = hit[:, column_of_feature]
+        if self.noise == "masking":
+            means = torch.as_tensor(self._observed_means_, dtype=X.dtype, device=X.device)
+            return torch.where(hit, means, X)
+        # salt_and_pepper: numeric features as on numeric data; a categorical column gets a random level.
+        salt = torch.rand((X.shape[0], n_numeric), generator=generator, device=X.device, dtype=X.dtype) < 0.5
+        low = torch.as_tensor(self.data_min_[:n_numeric], dtype=X.dtype, device=X.device)
+        high = torch.as_tensor(self.data_max_[:n_numeric], dtype=X.dtype, device=X.device)
+        replacement = [torch.where(salt, high, low)]
+        widths = _columns.block_widths(self._column_layout_)[n_numeric:]
+        for width in widths:
+            n_levels = 2 if width == 1 else width
+            levels = torch.randint(n_levels, (X.shape[0],), generator=generator, device=X.device)
+            block = levels[:, None].to(X.dtype) if width == 1 else F.one_hot(levels, width).to(X.dtype)
+            replacement.append(block)
+        return torch.where(hit, torch.cat(replacement, dim=1), X)

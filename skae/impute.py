@@ -12,8 +12,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, MissingValues, StrOptions
 from sklearn.utils.validation import FLOAT_DTYPES, _check_feature_names_in, check_is_fitted, validate_data
 
-from ._base import SEED_BOUND, BaseAutoencoder, fit_or_forget
-from .anomaly import SCALERS
+from ._base import SEED_BOUND, BaseAutoencoder, check_sample_weight, drop_zero_weights, fit_or_forget
+from ._callbacks import CallbackSupportMixin, begin_fit, fit_metadata, with_callbacks
+from .anomaly import SCALERS, _fit_transform_scaler
 from .denoising import DenoisingAutoencoder
 
 # The default model, chosen on benchmarks/bench_impute.py (see the user
@@ -31,7 +32,7 @@ MIN_SAMPLES_FOR_EARLY_STOPPING = 50
 MIN_BATCHES_PER_EPOCH = 10
 
 
-class AutoencoderImputer(TransformerMixin, BaseEstimator):
+class AutoencoderImputer(CallbackSupportMixin, TransformerMixin, BaseEstimator):
     """Impute missing values with an autoencoder trained on the observed ones.
 
     The data are scaled, an autoencoder is fitted to them with its loss
@@ -169,7 +170,8 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         return X
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    @with_callbacks
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the scaler and the autoencoder to the observed entries of ``X``.
 
         Parameters
@@ -178,16 +180,26 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
             Data with missing values.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row, in the scaler's fit where it takes weights
+            (``"standard"``; the others are fitted on the rows of positive
+            weight) and in the autoencoder's loss. A row of weight zero is
+            left out, as if it were not there. ``None`` weighs every row 1.
 
         Returns
         -------
         self : object
             The fitted imputer.
         """
-        return fit_or_forget(self, self._fit, X)
+        return fit_or_forget(self, self._fit, X, y=y, sample_weight=sample_weight)
 
-    def _fit(self, X):
+    def _fit(self, X, y=None, sample_weight=None):
         X = self._validate(X, reset=True)
+        sample_weight = check_sample_weight(X, sample_weight)
+        callback_data = dict(X=X, y=y, metadata=fit_metadata(sample_weight))
+        X, sample_weight = drop_zero_weights(X, sample_weight)
+        # The one task of the fit is the autoencoder's, with its epochs.
+        callback_context = begin_fit(self, max_subtasks=1, **callback_data)
         missing = np.isnan(X)
         self._observed_features_ = ~missing.all(axis=0)
         if not self._observed_features_.any():
@@ -196,21 +208,31 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         scaler = self._make_scaler()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # scalers' all-NaN slices
-            X_scaled = X_kept if scaler is None else np.asarray(scaler.fit_transform(X_kept))
+            X_scaled = X_kept if scaler is None else _fit_transform_scaler(scaler, X_kept, sample_weight)
         # A row with no observed entry teaches nothing (the autoencoder refuses it).
-        X_train = X_scaled[~np.isnan(X_scaled).all(axis=1)]
+        informative = ~np.isnan(X_scaled).all(axis=1)
+        X_train = X_scaled[informative]
+        weights_train = None if sample_weight is None else sample_weight[informative]
         estimator = self._make_estimator(X_train.shape)
         with warnings.catch_warnings():
             if self.estimator is None:
                 # The default's epoch budget was chosen by measurement, with
                 # early stopping keeping its best epoch.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(X_train)
+            task = callback_context.subcontext(task_name="fit-estimator")
+            with task.propagate_callback_context(estimator):
+                task.call_on_fit_task_begin(estimator=self, X=X_train, metadata=fit_metadata(weights_train))
+                if weights_train is None:
+                    estimator.fit(X_train)
+                else:
+                    estimator.fit(X_train, sample_weight=weights_train)
+                task.call_on_fit_task_end(estimator=self, X=X_train, metadata=fit_metadata(weights_train))
         self.scaler_ = scaler
         self.estimator_ = estimator
         self.indicator_ = None
         if self.add_indicator:
             self.indicator_ = MissingIndicator(missing_values=np.nan, error_on_new=False).fit(X)
+        callback_context.call_on_fit_task_end(estimator=self, **callback_data, reconstruction_attributes={})
         return self
 
     def _make_scaler(self):

@@ -50,6 +50,7 @@ __all__ = [
     "Lp",
     "Sum",
     "Scaled",
+    "MixedLoss",
     "LOSSES",
     "get_loss",
 ]
@@ -842,26 +843,50 @@ def _unit_crossing(rho, loss):
     return high
 
 
-def _fit_scale_in_chunks(loss, residual_chunks):
+def _fit_scale_in_chunks(loss, residual_chunks, sample_weight=None):
     """:meth:`Loss.fit_scale` over residuals given as row chunks, an iterable of tensors.
 
     A loss of one power of the residual needs only per-feature sums, so its
     scale takes memory for one chunk; any other gathers the residuals.
+    ``sample_weight``, one value per row of all the chunks, weighs the
+    rows: the scale maximises the weighted mean log-density.
     """
     power = loss._homogeneous_power()
     if power is None:
-        return loss.fit_scale(torch.cat([chunk.to(torch.float64) for chunk in residual_chunks]))
-    total, count = 0.0, 0
+        residual = torch.cat([chunk.to(torch.float64) for chunk in residual_chunks])
+        if sample_weight is None:
+            return loss.fit_scale(residual)
+        loss._check_scale_family()
+        return _bisect_log_scale(loss.elementwise, residual, sample_weight.to(torch.float64))
+    total, count, start = 0.0, 0, 0
     for chunk in residual_chunks:
         values = loss.elementwise(chunk.to(torch.float64))
-        total = total + torch.nansum(values, dim=0)
-        count = count + (~torch.isnan(values)).sum(dim=0)
+        observed = ~torch.isnan(values)
+        if sample_weight is None:
+            total = total + torch.nansum(values, dim=0)
+            count = count + observed.sum(dim=0)
+        else:
+            weights = sample_weight[start : start + chunk.shape[0], None].to(torch.float64)
+            total = total + torch.nansum(values * weights, dim=0)
+            count = count + (observed * weights).sum(dim=0)
+        start += chunk.shape[0]
     return (power * total / count).pow(1 / power)
 
 
-def _bisect_log_scale(rho, residual):
-    """Per column, the maximum-likelihood scale of the noise model ``rho``, by bisection in ``log(s)``."""
-    rms = torch.sqrt(torch.nanmean(residual.square(), dim=0))
+def _nanmean(values, sample_weight=None):
+    """The mean of each column of ``values`` over its entries that are not NaN, rows weighted by ``sample_weight``."""
+    if sample_weight is None:
+        return torch.nanmean(values, dim=0)
+    weights = torch.where(torch.isnan(values), 0.0, sample_weight[:, None])
+    return torch.nansum(values * weights, dim=0) / weights.sum(dim=0)
+
+
+def _bisect_log_scale(rho, residual, sample_weight=None):
+    """Per column, the maximum-likelihood scale of the noise model ``rho``, by bisection in ``log(s)``.
+
+    ``sample_weight`` weighs the rows of ``residual``.
+    """
+    rms = torch.sqrt(_nanmean(residual.square(), sample_weight))
     exact = ~(rms > 0)  # every residual zero (or missing): no scale to fit
     residual = torch.where(exact, torch.ones_like(residual), residual)
     stretch = math.exp(_LOG_STEP)
@@ -870,7 +895,7 @@ def _bisect_log_scale(rho, residual):
         # d/d(log s) of the mean log-density: mean(u * rho'(u)) - 1, falling in s.
         u = residual / torch.exp(log_scale)
         slope = (rho(u * stretch) - rho(u / stretch)) / (2 * _LOG_STEP)
-        return torch.nanmean(slope, dim=0) - 1
+        return _nanmean(slope, sample_weight) - 1
 
     center = torch.log(torch.where(exact, torch.ones_like(rms), rms))
     low, high = center - 1, center + 1
@@ -888,3 +913,171 @@ def _bisect_log_scale(rho, residual):
         root_above = excess(middle) > 0
         low, high = torch.where(root_above, middle, low), torch.where(root_above, high, middle)
     return torch.where(exact, torch.zeros_like(rms), torch.exp(0.5 * (low + high)))
+
+
+class MixedLoss(Loss):
+    """Per-column likelihoods of a mixed-type table: numeric, binary and categorical columns.
+
+    The loss the estimators train with on a table with categorical columns
+    (see :ref:`mixed_types`); they build it from the table and their
+    ``loss``, which becomes ``numeric_loss``. The decoder's output and the
+    target are grouped by column: ``n_numeric`` numeric features, then
+    ``n_binary`` binary columns (one logit each, a Bernoulli likelihood),
+    then one block of logits per categorical column of ``category_counts``
+    levels (a softmax, the categorical likelihood), whose target is the
+    one-hot indicator of the observed level.
+
+    A sample's loss is the mean over its columns of each column's loss:
+    ``numeric_loss`` of the (standardised) value for a numeric column, the
+    cross-entropy in nats, ``-log p(observed level)``, for a categorical
+    one. Each column counts once, however many levels it has: a 50-level
+    column weighs as one numeric column, not 50 (as it would in squared
+    error on its one-hot indicators). Missing entries (NaN in the target; a
+    whole block for a categorical column) are left out, and the mean is
+    over the observed columns, so a row counts alike however many of its
+    columns are missing.
+
+    Parameters
+    ----------
+    numeric_loss : Loss, default=None
+        The loss of the numeric columns; ``None`` is :class:`SquaredError`.
+    n_numeric : int, default=0
+        Number of numeric columns, the first features.
+    n_binary : int, default=0
+        Number of binary columns, one feature each, after the numeric ones.
+    category_counts : tuple of int, default=()
+        Number of levels of each further categorical column, whose blocks
+        follow the binary columns.
+
+    See Also
+    --------
+    BinaryCrossEntropy : The Bernoulli likelihood of every feature.
+
+    Examples
+    --------
+    One numeric column and one categorical column of three levels; a logit
+    vector of zeros gives each level probability 1/3:
+
+    >>> import torch
+    >>> from skae.losses import MixedLoss
+    >>> loss = MixedLoss(n_numeric=1, category_counts=(3,))
+    >>> output = torch.tensor([[0.5, 0.0, 0.0, 0.0]])
+    >>> target = torch.tensor([[1.5, 0.0, 1.0, 0.0]])
+    >>> loss.per_sample(output, target)  # (1 ** 2 + log(3)) / 2
+    tensor([1.0493])
+    >>> loss.reconstruct(output)
+    tensor([[0.5000, 0.3333, 0.3333, 0.3333]])
+    """
+
+    # The numeric columns are scaled for the numeric loss by the estimator.
+    requires_unit_interval = False
+    # per_sample leaves missing targets out itself, column by column.
+    handles_missing = True
+
+    def __init__(self, numeric_loss=None, n_numeric=0, n_binary=0, category_counts=()):
+        self.numeric_loss = numeric_loss
+        self.n_numeric = n_numeric
+        self.n_binary = n_binary
+        self.category_counts = category_counts
+
+    @property
+    def output_activation(self):
+        # Each block has its own: values, sigmoid or softmax. Checking the
+        # numeric loss here refuses a sum of incompatible losses at fit.
+        activation = self._numeric().output_activation
+        if activation not in ("identity", "sigmoid"):
+            raise ValueError(f"The numeric columns' loss must map its output elementwise; got {activation!r}.")
+        return "mixed"
+
+    def _numeric(self):
+        return SquaredError() if self.numeric_loss is None else get_loss(self.numeric_loss)
+
+    @property
+    def n_columns(self):
+        """Number of columns: each counts once in the loss."""
+        return self.n_numeric + self.n_binary + len(self.category_counts)
+
+    def _blocks(self):
+        """``(start, stop)`` of each categorical block."""
+        start = self.n_numeric + self.n_binary
+        for count in self.category_counts:
+            yield start, start + count
+            start += count
+
+    def _observed_columns(self, target):
+        """Per row, the number of observed columns (1 at least)."""
+        starts = list(range(self.n_numeric + self.n_binary)) + [start for start, _ in self._blocks()]
+        starts = torch.as_tensor(starts, device=target.device, dtype=torch.long)
+        return (~torch.isnan(target.index_select(1, starts))).sum(dim=1).clamp_min(1).to(target.dtype)
+
+    def per_sample(self, output, target):
+        """Compute the mean over observed columns of each column's negative log-likelihood."""
+        a, b = self.n_numeric, self.n_numeric + self.n_binary
+        total = torch.zeros(output.shape[0], dtype=output.dtype, device=output.device)
+        if a:
+            numeric = self._numeric()
+            numeric_target = target[:, :a]
+            # A missing value is replaced by its own reconstruction, where the loss is at its minimum.
+            numeric_target = torch.where(
+                torch.isnan(numeric_target), numeric.reconstruct(output[:, :a].detach()), numeric_target
+            )
+            total = total + a * numeric.per_sample(output[:, :a], numeric_target)
+        if b > a:
+            binary_target = target[:, a:b]
+            observed = ~torch.isnan(binary_target)
+            entropy = F.binary_cross_entropy_with_logits(output[:, a:b], binary_target.nan_to_num(), reduction="none")
+            total = total + (entropy * observed).sum(dim=1)
+        for start, stop in self._blocks():
+            # A missing block is NaN throughout: as zeros it adds nothing.
+            indicator = target[:, start:stop].nan_to_num()
+            total = total - (indicator * F.log_softmax(output[:, start:stop], dim=1)).sum(dim=1)
+        return total / self._observed_columns(target)
+
+    def reconstruct(self, output):
+        """Map the output to values and probabilities: numeric values, then each column's level probabilities."""
+        a, b = self.n_numeric, self.n_numeric + self.n_binary
+        parts = [self._numeric().reconstruct(output[:, :a]), torch.sigmoid(output[:, a:b])]
+        parts += [torch.softmax(output[:, start:stop], dim=1) for start, stop in self._blocks()]
+        return torch.cat(parts, dim=1)
+
+    # -- noise model -------------------------------------------------------
+
+    @property
+    def has_noise_model(self):
+        return self.n_numeric == 0 or self._numeric().has_noise_model
+
+    @property
+    def has_scale(self):
+        return self.n_numeric > 0 and self._numeric().has_scale
+
+    def fit_scale(self, residual):
+        """Fit the scale of each numeric column; the categorical likelihoods have none."""
+        return self._numeric().fit_scale(residual[:, : self.n_numeric])
+
+    def log_likelihood(self, reconstruction, target, scale=None):
+        """Compute each column's log-likelihood, 0 where missing, in the order of the features.
+
+        Numeric columns: the log-density of the numeric loss's noise model
+        (of the standardised value); binary and categorical columns: the
+        log-probability of the observed level.
+        """
+        a, b = self.n_numeric, self.n_numeric + self.n_binary
+        eps = float(np.finfo(np.float32).eps)
+        columns = []
+        if a:
+            numeric_target = target[:, :a]
+            missing = torch.isnan(numeric_target)
+            values = self._numeric().log_likelihood(
+                reconstruction[:, :a], numeric_target.nan_to_num(), None if scale is None else scale[:a]
+            )
+            columns.append(torch.where(missing, torch.zeros_like(values), values))
+        if b > a:
+            probability = reconstruction[:, a:b].clamp(eps, 1 - eps)
+            binary_target = target[:, a:b].nan_to_num()
+            columns.append(torch.xlogy(binary_target, probability) + torch.xlogy(1 - binary_target, 1 - probability))
+        for start, stop in self._blocks():
+            probability = reconstruction[:, start:stop].clamp_min(eps)
+            columns.append(torch.xlogy(target[:, start:stop].nan_to_num(), probability).sum(dim=1, keepdim=True))
+        if not columns:
+            return reconstruction.new_zeros((reconstruction.shape[0], 0))
+        return torch.cat(columns, dim=1)

@@ -17,6 +17,15 @@ code the file names. :func:`save` writes a zip archive that holds only data:
 parameters, then restores its fitted attributes: no object of a class the
 file names is created unless the allow-list holds it, and nothing is
 unpickled but tensors.
+
+An estimator's state is what it gives, not what this module reads from its
+insides: skae's autoencoders give it through ``_get_fitted_state()`` and
+take it back through ``_set_fitted_state(state)``, where the training engine
+is its ``state_dict()`` (weights, optimiser and generator state, history)
+and the network is rebuilt from its recorded shape; scikit-learn's classes
+and skae's meta-estimators, which hold only data and other estimators, give
+their pickled state (``__getstate__``) and take it back with
+``__setstate__``.
 """
 
 import io
@@ -36,9 +45,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from . import losses
-from ._base import BaseAutoencoder
-from ._engine import TrainingEngine
-from ._network import build_network
 from .anomaly import AutoencoderAnomalyDetector
 from .autoencoder import AutoencoderTransformer
 from .contractive import ContractiveAutoencoder
@@ -49,10 +55,14 @@ from .variational import VariationalAutoencoder
 __all__ = ["load", "save"]
 
 # Bumped whenever the layout of the archive changes; a file of another format
-# version is refused rather than half-read.
-FORMAT_VERSION = 1
+# version is refused rather than half-read. 2: each estimator's state as its
+# _get_fitted_state gives it, the engine's as its state_dict.
+FORMAT_VERSION = 2
 FORMAT_NAME = "skae-model"
 MANIFEST = "skae.json"
+# Attributes that are not the model: the callbacks of set_callbacks (scikit-learn
+# >= 1.9) watch a fit and are code; a loaded model has none, ready for new ones.
+NOT_SAVED = frozenset({"_skl_callbacks"})
 TENSORS = "tensors.pt"
 
 
@@ -194,36 +204,25 @@ class _Writer:
                 )
             raise _UnsafeToSave(f"{where} is a {name}, which is not among the classes the safe format can hold")
         params = estimator.get_params(deep=False)
-        encoded = {
+        return {
             "kind": "estimator",
             "class": name,
             "params": {key: self.encode(value, f"{where}.{key}") for key, value in params.items()},
-            "attributes": {},
+            "state": {
+                attribute: self.encode(value, f"{where}.{attribute}")
+                for attribute, value in _get_state(estimator, params).items()
+                if attribute not in NOT_SAVED
+            },
         }
-        for attribute, value in vars(estimator).items():
-            if attribute in params:
-                continue
-            path = f"{where}.{attribute}"
-            if isinstance(value, TrainingEngine):
-                encoded["attributes"][attribute] = self._encode_engine(value, estimator, path)
-            else:
-                encoded["attributes"][attribute] = self.encode(value, path)
-        return encoded
 
-    def _encode_engine(self, engine, owner, where):
-        # The network is rebuilt from the shape the estimator recorded and
-        # then given the saved weights; the rest of the engine's state is
-        # what it pickles (its own __getstate__), minus the module.
-        if not isinstance(owner, BaseAutoencoder):
-            raise _UnsafeToSave(f"{where} is a training engine outside a skae autoencoder")
-        state = engine.__getstate__()
-        state.pop("module")
-        return {
-            "kind": "training_engine",
-            "network_params": self.encode(owner._fitted_network_params_, f"{where}.network_params"),
-            "weights": {key: self.tensor(tensor) for key, tensor in engine.module.state_dict().items()},
-            "state": self.encode(state, where),
-        }
+
+def _get_state(estimator, params):
+    """What ``estimator`` holds beyond ``params``: its own hook where it has one, else what it pickles."""
+    if hasattr(estimator, "_get_fitted_state"):  # skae's autoencoders: the engine as weights and data
+        return estimator._get_fitted_state()
+    # scikit-learn's classes and skae's meta-estimators hold only data and
+    # other estimators; their pickled state is their attributes.
+    return {name: value for name, value in estimator.__getstate__().items() if name not in params}
 
 
 def save(estimator, path):
@@ -360,34 +359,18 @@ class _Reader:
         if cls is None:
             raise _Damaged(f"the class {name!r} is not one the format may build")
         estimator = cls(**{key: self.decode(value) for key, value in data["params"].items()})
-        engines = {}
-        for attribute, value in data["attributes"].items():
+        state = {}
+        for attribute, value in data["state"].items():
             if not attribute.isidentifier() or attribute.startswith("__"):
                 # Fitted attributes are plain names; "__dict__" or "__class__"
                 # would replace the object's own machinery.
                 raise _Damaged(f"{attribute!r} is not an attribute name a fitted estimator has")
-            if isinstance(value, dict) and value.get("kind") == "training_engine":
-                engines[attribute] = value  # once the estimator's other attributes are back
-            else:
-                setattr(estimator, attribute, self.decode(value))
-        for attribute, value in engines.items():
-            if not isinstance(estimator, BaseAutoencoder):
-                raise _Damaged(f"a training engine in a {name}")
-            setattr(estimator, attribute, self._decode_engine(value))
+            state[attribute] = self.decode(value)
+        if hasattr(estimator, "_set_fitted_state"):
+            estimator._set_fitted_state(state)
+        else:
+            estimator.__setstate__(state)
         return estimator
-
-    def _decode_engine(self, data):
-        network = build_network(0, **self.decode(data["network_params"]))
-        weights = {key: self.tensor(tensor_key) for key, tensor_key in data["weights"].items()}
-        try:
-            network.load_state_dict(weights, strict=True)
-        except RuntimeError as error:
-            raise _Damaged(f"the weights do not fit the network: {error}") from None
-        state = self.decode(data["state"])
-        state["module"] = network
-        engine = TrainingEngine.__new__(TrainingEngine)
-        engine.__setstate__(state)
-        return engine
 
 
 def load(path):

@@ -6,7 +6,7 @@ from numbers import Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, batch_mean, column_mean
 from ._docs import fill_doc
 
 # Keeps log(rho_hat) and log(1 - rho_hat) finite when a unit saturates.
@@ -126,6 +126,7 @@ class SparseAutoencoder(BaseAutoencoder):
         units, ``sparsity_weight=0.3``, both holding the mean activation at
         0.05), though holding every unit near ``sparsity_target`` costs far
         more than the L1 penalty on undercomplete codes.
+    {{categorical_features}}
 
     Attributes
     ----------
@@ -205,6 +206,10 @@ class SparseAutoencoder(BaseAutoencoder):
         device="auto",
         precision="float32",
         init="pca",
+        categorical_features="from_dtype",
+        max_categories=None,
+        min_frequency=None,
+        handle_unknown="error",
     ):
         super().__init__(
             n_components,
@@ -226,6 +231,10 @@ class SparseAutoencoder(BaseAutoencoder):
             device=device,
             precision=precision,
             init=init,
+            categorical_features=categorical_features,
+            max_categories=max_categories,
+            min_frequency=min_frequency,
+            handle_unknown=handle_unknown,
         )
         self.sparsity = sparsity
         self.sparsity_weight = sparsity_weight
@@ -243,19 +252,19 @@ class SparseAutoencoder(BaseAutoencoder):
         # at random rather than with units that carry nothing and get no gradient.
         return super()._starts_at_pca() and self.n_components <= self.n_features_in_
 
-    def _objective(self, module, inputs, target, generator):
+    def _objective(self, module, inputs, target, generator, sample_weight=None):
         if self.sparsity != "l1":
-            return super()._objective(module, inputs, target, generator)
+            return super()._objective(module, inputs, target, generator, sample_weight)
         code = threshold_code(module.encoder(inputs))
-        reconstruction = self._reconstruction_per_sample(module.decoder(code), target).mean()
+        reconstruction = batch_mean(self._reconstruction_per_sample(module.decoder(code), target), sample_weight)
         if self.sparsity_weight == 0:
             return {"reconstruction": reconstruction, "sparsity": reconstruction.new_zeros(())}
-        penalty = reconstruction.detach() * l1_l2_ratios(code).sum() / math.sqrt(code.shape[1])
+        penalty = reconstruction.detach() * l1_l2_ratios(code, sample_weight).sum() / math.sqrt(code.shape[1])
         return {"reconstruction": reconstruction, "sparsity": self.sparsity_weight * penalty}
 
-    def _penalties(self, module, inputs, code):
+    def _penalties(self, module, inputs, code, sample_weight=None):
         # The KL penalty; the L1 one needs the reconstruction loss (see _objective).
-        return {"sparsity": self.sparsity_weight * kl_sparsity(code, self.sparsity_target)}
+        return {"sparsity": self.sparsity_weight * kl_sparsity(code, self.sparsity_target, sample_weight)}
 
     def _encode(self, module, x):
         output = super()._encode(module, x)
@@ -279,22 +288,26 @@ def threshold_code(output):
     return (values - thresholds).clamp_min(0) - (-values - thresholds).clamp_min(0)
 
 
-def l1_l2_ratios(code):
+def l1_l2_ratios(code, sample_weight=None):
     """``mean_i |z_ij| / sqrt(mean_i z_ij^2)`` of each unit ``j`` over a batch of codes ``z``.
 
     A scale-free measure of how often each unit is active: ``sqrt(p)`` for a
     unit active on a share ``p`` of the rows with one magnitude, 0 for a
     silent unit (no division by zero), 1 for a unit of constant magnitude.
+    ``sample_weight`` weighs the rows in the means.
     """
     code = code.float() if code.dtype in (torch.float16, torch.bfloat16) else code
-    mean_magnitude = code.abs().mean(dim=0)
+    mean_magnitude = column_mean(code.abs(), sample_weight)
     # Clamped before the square root, whose gradient at 0 is infinite.
-    root_mean_square = code.square().mean(dim=0).clamp_min(torch.finfo(code.dtype).tiny).sqrt()
+    root_mean_square = column_mean(code.square(), sample_weight).clamp_min(torch.finfo(code.dtype).tiny).sqrt()
     return mean_magnitude / root_mean_square
 
 
-def kl_sparsity(code, target):
-    """``sum_j KL(target || rho_hat_j)`` where ``rho_hat_j`` is the batch mean of ``code[:, j]``."""
-    rate = code.mean(dim=0).clamp(KL_EPSILON, 1 - KL_EPSILON)
+def kl_sparsity(code, target, sample_weight=None):
+    """``sum_j KL(target || rho_hat_j)``, ``rho_hat_j`` the batch mean of ``code[:, j]``.
+
+    ``sample_weight`` weighs the rows in the means.
+    """
+    rate = column_mean(code, sample_weight).clamp(KL_EPSILON, 1 - KL_EPSILON)
     divergence = target * torch.log(target / rate) + (1 - target) * torch.log((1 - target) / (1 - rate))
     return divergence.sum()

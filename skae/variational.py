@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import SEED_BOUND, BaseAutoencoder
+from ._base import SEED_BOUND, BaseAutoencoder, batch_mean
 from ._docs import fill_doc
 
 # Bounds on the encoder's log-variance: exp stays finite and the KL gradient
@@ -78,6 +78,7 @@ class VariationalAutoencoder(BaseAutoencoder):
     {{device}}
     {{precision}}
     {{init_random}}
+    {{categorical_features}}
 
     Attributes
     ----------
@@ -168,6 +169,10 @@ class VariationalAutoencoder(BaseAutoencoder):
         device="auto",
         precision="float32",
         init="random",
+        categorical_features="from_dtype",
+        max_categories=None,
+        min_frequency=None,
+        handle_unknown="error",
     ):
         super().__init__(
             n_components,
@@ -189,6 +194,10 @@ class VariationalAutoencoder(BaseAutoencoder):
             device=device,
             precision=precision,
             init=init,
+            categorical_features=categorical_features,
+            max_categories=max_categories,
+            min_frequency=min_frequency,
+            handle_unknown=handle_unknown,
         )
         self.beta = beta
         self.decoder_scale = decoder_scale
@@ -204,14 +213,15 @@ class VariationalAutoencoder(BaseAutoencoder):
         mean, log_variance = encoder(inputs).chunk(2, dim=1)
         return mean, log_variance.clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
 
-    def _objective(self, module, inputs, target, generator):
+    def _objective(self, module, inputs, target, generator, sample_weight=None):
         mean, log_variance = self._posterior(module.encoder, inputs)
         # Reparameterisation: the noise comes from the engine's generator so
         # that random_state fixes it.
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         code = mean + torch.exp(0.5 * log_variance) * noise
         output = module.decoder(code)
-        n_features = target.shape[1]
+        # The sum over features; a mixed table's loss is a mean over its columns.
+        n_features = getattr(self.loss_, "n_columns", target.shape[1])
         if module.log_scale is not None and self.loss_.output_activation == "identity":
             # Dividing residuals by a scale c and adding log c per feature
             # turns the loss into the negative log-density of scale c.
@@ -221,11 +231,15 @@ class VariationalAutoencoder(BaseAutoencoder):
                 scaled_target = torch.where(torch.isnan(target), target, target.nan_to_num() / scale)
             else:
                 scaled_target = target / scale
-            reconstruction = n_features * self._reconstruction_per_sample(output / scale, scaled_target).mean()
-            reconstruction = reconstruction + module.log_scale.sum()
+            per_sample = self._reconstruction_per_sample(output / scale, scaled_target)
+            reconstruction = n_features * batch_mean(per_sample, sample_weight)
+            # Every row's negative log-density has the log-scale term: weighted as the rows are.
+            row_share = 1.0 if sample_weight is None else sample_weight.mean()
+            reconstruction = reconstruction + module.log_scale.sum() * row_share
         else:
-            reconstruction = n_features * self._reconstruction_per_sample(output, target).mean()
-        kl = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1).mean()
+            reconstruction = n_features * batch_mean(self._reconstruction_per_sample(output, target), sample_weight)
+        kl_per_sample = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1)
+        kl = batch_mean(kl_per_sample, sample_weight)
         return {"reconstruction": reconstruction, "kl": self.beta * kl}
 
     def _encode(self, module, x):
@@ -249,13 +263,15 @@ class VariationalAutoencoder(BaseAutoencoder):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_), float64
+        X : ndarray of shape (n_samples, n_features_in_), float64, or DataFrame
             The decoded means ``g(z)`` (for a Bernoulli decoder, the
-            probabilities), not noisy draws from ``p(x | z)``.
+            probabilities), not noisy draws from ``p(x | z)``. For a mixed
+            table, the table, as :meth:`inverse_transform` returns it: each
+            categorical column holds its most likely level.
         """
         check_is_fitted(self)
         seed = int(check_random_state(random_state).randint(SEED_BOUND))
         # Drawn on the CPU so that a seed gives the same codes on any device.
         generator = torch.Generator().manual_seed(seed)
         codes = torch.randn((n_samples, self.n_components), generator=generator).numpy()
-        return self.engine_.predict(self._decode, codes, np.float64)
+        return self._as_table(self.engine_.predict(self._decode, codes, np.float64))

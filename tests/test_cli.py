@@ -1,14 +1,17 @@
 """The ``skae`` command line, run in-process through ``main`` (one subprocess for ``--help``)."""
 
 import io
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
+import skae
 from skae import AutoencoderAnomalyDetector, AutoencoderTransformer
 from skae.anomaly import SCALERS
 from skae.cli import build_parser, main
@@ -64,11 +67,11 @@ def test_detect_flags_the_planted_anomaly_and_names_its_feature(csv_file, tmp_pa
 
 
 def test_detect_without_model_options_uses_the_detectors_default(csv_file, tmp_path, capsys):
-    model_path = tmp_path / "detector.joblib"
+    model_path = tmp_path / "detector.skae"
     args = ["detect", csv_file, "--index-col", "id", "--save", model_path, "--top-features", "0", "-q"]
     status, out, err = run_cli(args, capsys)
     assert status == 0, err
-    detector = joblib.load(model_path)[-1]
+    detector = skae.load(model_path)[-1]
     assert isinstance(detector, AutoencoderAnomalyDetector)
     assert detector.estimator is None and detector.contamination == 0.1
     assert list(pd.read_csv(io.StringIO(out)).columns) == ["id", "anomaly_score", "is_anomaly"]
@@ -83,11 +86,11 @@ def test_detect_without_model_options_uses_the_detectors_default(csv_file, tmp_p
 
 
 def test_detect_with_a_variant_and_a_loss(csv_file, tmp_path, capsys):
-    model_path = tmp_path / "detector.joblib"
+    model_path = tmp_path / "detector.skae"
     args = ["detect", csv_file, "--index-col", "id", "--model", "denoising", "--loss", "huber:0.5", "-n", "2"]
     status, _, err = run_cli([*args, "--save", model_path, *FAST], capsys)
     assert status == 0, err
-    detector = joblib.load(model_path)[-1]
+    detector = skae.load(model_path)[-1]
     member = detector.estimators_[0]
     assert type(member).__name__ == "DenoisingAutoencoder"
     assert member.n_components == 2 and member.loss.delta == 0.5 and member.n_iter_ == 3
@@ -106,13 +109,13 @@ def test_reduce_is_reproducible_and_follows_random_state(csv_file, tmp_path, cap
 
 
 def test_options_reach_the_model_and_save_load_roundtrip(csv_file, tmp_path, capsys):
-    model_path = tmp_path / "model.joblib"
+    model_path = tmp_path / "model.skae"
     args = ["reduce", csv_file, "--index-col", "id", "-n", "3", "--loss", "lp:0.5", "--scale", "minmax"]
     args += ["--param", "alpha=0.01", "--save", model_path, "-o", tmp_path / "fit.csv", *FAST]
     status, _, err = run_cli(args, capsys)
     assert status == 0, err
 
-    pipeline = joblib.load(model_path)
+    pipeline = skae.load(model_path)
     model = pipeline[-1]
     assert isinstance(model, AutoencoderTransformer)
     assert (model.n_components, model.hidden_layer_sizes, model.max_iter, model.alpha) == (3, (8,), 3, 0.01)
@@ -175,7 +178,44 @@ def test_unknown_index_column_is_named(csv_file, capsys):
 def test_load_of_a_non_model_file_fails_clearly(csv_file, capsys):
     status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--load", csv_file], capsys)
     assert status == 1
-    assert "not a model saved by" in err
+    assert "as a model saved by 'skae --save'" in err and "is not a skae model file" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+class _SideEffect:
+    """A pickle payload: unpickling it creates the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.marker),)
+
+
+@pytest.mark.parametrize("write", [joblib.dump, lambda value, path: Path(path).write_bytes(pickle.dumps(value))])
+def test_a_planted_pickle_is_refused_and_never_run(write, csv_file, tmp_path, capsys):
+    marker, model_path = tmp_path / "ran", tmp_path / "model.joblib"
+    write(_SideEffect(marker), model_path)
+    status, out, err = run_cli(["detect", csv_file, "--index-col", "id", "--load", model_path], capsys)
+    assert status == 1 and out == ""
+    assert "is a pickle (joblib) file" in err and "safe format" in err and "skae.save(joblib.load(" in err
+    assert not marker.exists()
+    # The payload is live: unpickling the same file does run it.
+    joblib.load(model_path)
+    assert marker.exists()
+
+
+def test_saved_model_loads_in_a_fresh_process_and_predicts_identically(csv_file, tmp_path, capsys):
+    model_path, scores_path = tmp_path / "detector.skae", tmp_path / "scores.csv"
+    args = ["detect", csv_file, "--index-col", "id", "-n", "2", "--save", model_path, "-o", scores_path, *FAST]
+    status, _, err = run_cli(args, capsys)
+    assert status == 0, err
+    assert f"reuse it with --load {model_path}" in err
+    command = [sys.executable, "-m", "skae", "detect", str(csv_file), "--index-col", "id", "--load", str(model_path)]
+    loaded = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Loaded AutoencoderAnomalyDetector" in loaded.stderr and "Fitting" not in loaded.stderr
+    assert loaded.stdout == scores_path.read_text()
 
 
 def test_bad_parameter_values_fail_clearly(csv_file, capsys):
@@ -194,13 +234,83 @@ def test_verbose_prints_epochs_to_stderr_only(csv_file, capsys):
     assert "Epoch" not in out
 
 
+class FakeProgressBar:
+    """Stands in for ``sklearn.callback.ProgressBar`` (which needs rich): records each task that ends."""
+
+    created = []
+
+    def __init__(self, max_propagation_depth=1):
+        self.max_propagation_depth = max_propagation_depth
+        self.ended = []
+        FakeProgressBar.created.append(self)
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        pass
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        self.ended.append((context.estimator_name, context.task_name))
+        return False
+
+
+@pytest.fixture
+def fake_progress_bar(monkeypatch):
+    sklearn_callback = pytest.importorskip("sklearn.callback", reason="scikit-learn's callback API is new in 1.9")
+    monkeypatch.setattr(sklearn_callback, "ProgressBar", FakeProgressBar)
+    monkeypatch.setattr(FakeProgressBar, "created", [])
+    return FakeProgressBar
+
+
+def test_no_progress_bar_nor_epoch_lines_when_stderr_is_not_a_terminal(csv_file, capsys, fake_progress_bar):
+    assert not sys.stderr.isatty()  # captured
+    status, out, err = run_cli(["reduce", csv_file, "--index-col", "id", *FAST], capsys)
+    assert status == 0, err
+    assert fake_progress_bar.created == []
+    assert "Epoch" not in err and "Epoch" not in out
+
+
+def test_a_terminal_shows_the_progress_bar_per_epoch(csv_file, tmp_path, capsys, monkeypatch, fake_progress_bar):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    model_path = tmp_path / "model.skae"
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "--save", model_path, *FAST], capsys)
+    assert status == 0, err
+    (bar,) = fake_progress_bar.created
+    assert bar.ended.count(("AutoencoderTransformer", "epoch")) == 3
+    assert "Epoch" not in err  # the bar instead of the epoch lines
+    assert not hasattr(skae.load(model_path)[-1], "_skl_callbacks")
+
+
+def test_a_terminal_shows_the_detectors_members_and_their_epochs(csv_file, capsys, monkeypatch, fake_progress_bar):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    status, _, err = run_cli(["detect", csv_file, "--index-col", "id", "--top-features", "0", *FAST], capsys)
+    assert status == 0, err
+    (bar,) = fake_progress_bar.created
+    n_estimators = AutoencoderAnomalyDetector().n_estimators
+    assert len([task for task in bar.ended if task[1] == "epoch"]) >= 3 * n_estimators
+
+
+def test_a_terminal_without_the_bar_gets_the_epoch_lines(csv_file, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr("skae.cli.progress_bar", lambda args, stream: None)  # old scikit-learn, or no rich
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", *FAST], capsys)
+    assert status == 0, err
+    assert err.count("Epoch ") == 3
+    status, _, err = run_cli(["reduce", csv_file, "--index-col", "id", "-q", *FAST], capsys)
+    assert status == 0 and err == ""
+
+
 def test_scale_auto_follows_the_loss_also_when_set_by_param(csv_file, tmp_path, capsys):
-    model_path = tmp_path / "model.joblib"
+    model_path = tmp_path / "model.skae"
     args = ["reduce", csv_file, "--index-col", "id", "--param", "loss='binary_crossentropy'", "-q", *FAST]
     args += ["--save", model_path]
     status, _, err = run_cli(args, capsys)
     assert status == 0, err
-    pipeline = joblib.load(model_path)
+    pipeline = skae.load(model_path)
     assert isinstance(pipeline[0], SCALERS["minmax"])
     assert isinstance(pipeline[-1].loss_, BinaryCrossEntropy)
 

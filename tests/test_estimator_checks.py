@@ -36,10 +36,24 @@ ESTIMATORS = [
 TRANSFORMERS = [estimator for estimator in ESTIMATORS if hasattr(estimator, "transform")]
 
 
+# Weighting a row is repeating it in expectation, not bit for bit: tests/test_sample_weight.py
+# checks the equivalence within a tolerance it justifies.
+SAMPLE_WEIGHT_EQUIVALENCE = (
+    "fails by design, as for scikit-learn's stochastic solvers: the check wants the fit on weighted rows "
+    "and the fit on the rows repeated to agree within 1e-7, but Adam's first steps are about "
+    "learning_rate * sign(gradient), so a parameter whose gradient is rounding noise (the linear maps, "
+    "which start at PCA's optimum) moves a full step either way: merely permuting the rows changes "
+    "transform by up to 2e-2 (measured, 5 epochs); the noise of the denoising and variational models is "
+    "also drawn once per row, not once per copy. Weighting is exact where it can be: weights of ones "
+    "give today's model bit for bit, zero weights are dropped rows."
+)
+
+
 def expected_failed_checks(estimator):
-    # The transformers pass every check; only the detector declares one.
+    # Only the sample-weight equivalence (see above), and one more for the detector.
+    failed = {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_EQUIVALENCE}
     if isinstance(estimator, AutoencoderAnomalyDetector):
-        return {
+        return failed | {
             "check_methods_subset_invariance": (
                 "may fail: with a float32 network a row's reconstruction can differ in the last bits with "
                 "the batch it is computed in (BLAS blocking); the detector divides residuals by their "
@@ -48,7 +62,7 @@ def expected_failed_checks(estimator):
                 "above the check's tolerance of 1e-7."
             )
         }
-    return {}
+    return failed
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
