@@ -143,10 +143,10 @@ def _numeric_values(series, name):
 
 
 def _levels_in_order(series, observed):
-    """The distinct observed values of a categorical column: the dtype's order, False/True, or sorted."""
+    """The levels of a categorical column: a category dtype's categories, else its observed values sorted."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        present = set(observed)
-        return [level for level in series.dtype.categories if level in present]
+        # All the dtype's categories, seen or not: chunks of one dtype then share their levels.
+        return list(series.dtype.categories)
     unique = list(pd.unique(observed))
     try:
         return sorted(unique)
@@ -230,6 +230,7 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
         "levels": [],
         "infrequent": [],
         "infrequent_share": [],
+        "entropy": [],
         "dtypes": [],
         "dtype_levels": [],
         "ordered": [],
@@ -257,7 +258,7 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
                 center.append(float(mean))
                 scale.append(float(std) if std > 0 else 1.0)
             layout["kinds"].append(NUMERIC)
-            for key in ("levels", "infrequent", "infrequent_share"):
+            for key in ("levels", "infrequent", "infrequent_share", "entropy"):
                 layout[key].append(None)
             continue
         missing = series.isna().to_numpy()
@@ -279,6 +280,9 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
             kept.append(infrequent.pop(top))
             infrequent.insert(0, kept[-1])
             share = float(rare_counts[top] / rare_counts.sum())
+        kept_counts = np.append(counts[~grouped], counts[grouped].sum()) if infrequent else counts
+        frequencies = kept_counts[kept_counts > 0] / max(kept_counts.sum(), 1)
+        layout["entropy"].append(float(-np.sum(frequencies * np.log(frequencies))))
         layout["kinds"].append(BINARY if len(kept) == 2 else CATEGORICAL)
         layout["levels"].append(_level_array(kept))
         layout["infrequent"].append(_level_array(infrequent) if infrequent else None)
@@ -307,6 +311,11 @@ def loss_structure(layout):
     n_binary = sum(kind == BINARY for kind in kinds)
     counts = tuple(len(layout["levels"][index]) for index in layout["order"] if kinds[index] == CATEGORICAL)
     return n_numeric, n_binary, counts
+
+
+def categorical_entropies(layout):
+    """The entropy (nats) of each binary and categorical column's training frequencies, in the encoding's order."""
+    return [layout["entropy"][index] for index in layout["order"] if layout["kinds"][index] != NUMERIC]
 
 
 def feature_columns(layout):

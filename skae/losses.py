@@ -974,11 +974,15 @@ class MixedLoss(Loss):
     # per_sample leaves missing targets out itself, column by column.
     handles_missing = True
 
-    def __init__(self, numeric_loss=None, n_numeric=0, n_binary=0, category_counts=()):
+    def __init__(
+        self, numeric_loss=None, n_numeric=0, n_binary=0, category_counts=(), numeric_scales=None, categorical_weights=None
+    ):
         self.numeric_loss = numeric_loss
         self.n_numeric = n_numeric
         self.n_binary = n_binary
         self.category_counts = category_counts
+        self.numeric_scales = numeric_scales
+        self.categorical_weights = categorical_weights
 
     @property
     def output_activation(self):
@@ -1021,17 +1025,36 @@ class MixedLoss(Loss):
             numeric_target = torch.where(
                 torch.isnan(numeric_target), numeric.reconstruct(output[:, :a].detach()), numeric_target
             )
-            total = total + a * numeric.per_sample(output[:, :a], numeric_target)
+            numeric_output = output[:, :a]
+            if self.numeric_scales is not None:
+                # The noise model's loss of r / s: the negative log-density at scale s, but for log(s).
+                scales = torch.as_tensor(self.numeric_scales, dtype=output.dtype, device=output.device)
+                numeric_output, numeric_target = numeric_output / scales, numeric_target / scales
+            total = total + a * numeric.per_sample(numeric_output, numeric_target)
+        weights = self._categorical_weights(output)
         if b > a:
             binary_target = target[:, a:b]
             observed = ~torch.isnan(binary_target)
             entropy = F.binary_cross_entropy_with_logits(output[:, a:b], binary_target.nan_to_num(), reduction="none")
-            total = total + (entropy * observed).sum(dim=1)
-        for start, stop in self._blocks():
+            entropy = entropy * observed
+            total = total + (entropy if weights is None else entropy * weights[: b - a]).sum(dim=1)
+        for index, (start, stop) in enumerate(self._blocks()):
             # A missing block is NaN throughout: as zeros it adds nothing.
             indicator = target[:, start:stop].nan_to_num()
-            total = total - (indicator * F.log_softmax(output[:, start:stop], dim=1)).sum(dim=1)
+            entropy = -(indicator * F.log_softmax(output[:, start:stop], dim=1)).sum(dim=1)
+            total = total + (entropy if weights is None else entropy * weights[b - a + index])
         return total / self._observed_columns(target)
+
+    def _categorical_weights(self, like):
+        if self.categorical_weights is None:
+            return None
+        weights = torch.as_tensor(self.categorical_weights, dtype=like.dtype, device=like.device)
+        if weights.shape != (self.n_binary + len(self.category_counts),):
+            raise ValueError(
+                f"categorical_weights must hold one weight per binary and categorical column "
+                f"({self.n_binary + len(self.category_counts)}); got {len(weights)}."
+            )
+        return weights
 
     def reconstruct(self, output):
         """Map the output to values and probabilities: numeric values, then each column's level probabilities."""
