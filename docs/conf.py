@@ -182,7 +182,19 @@ def quote_attribute_names(app, what, name, obj, options, lines):
             lines[i] = head + sep + TRAILING_UNDERSCORE_NAME.sub(r"`\1`", declared_type)
 
 
+# scikit-learn generates set_fit_request and its kin from fit's signature;
+# their docstrings link into scikit-learn's own glossary and user guide, which
+# an offline build cannot resolve. The user guide's page on callbacks and
+# sample weights shows how to use them.
+METADATA_REQUEST_METHOD = re.compile(r"^set_\w+_request$")
+
+
+def skip_metadata_requests(app, what, name, obj, skip, options):
+    return True if METADATA_REQUEST_METHOD.match(name) else None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_requests)
     # Before numpydoc (priority 500) parses the sections.
     app.connect("autodoc-process-docstring", quote_attribute_names, priority=400)
     app.connect("source-read", drop_unavailable_modules)
