@@ -152,6 +152,8 @@ def reconstruction_scores(train, test, reconstruction, categorical, numeric):
     accuracies = []
     for column in categorical:
         observed = test[column].notna().to_numpy()
+        if not observed.any():  # every test level unseen in training (an identifier)
+            continue
         predicted = np.asarray(reconstruction[column].to_numpy(dtype=object))[observed]
         truth = test[column].to_numpy(dtype=object)[observed]
         accuracies.append(np.mean([p == t for p, t in zip(predicted, truth)]))
@@ -167,6 +169,8 @@ def mode_accuracy(train, test, categorical):
     accuracies = []
     for column in categorical:
         observed = test[column].dropna().to_numpy(dtype=object)
+        if not observed.size:
+            continue
         mode = train[column].mode().iloc[0]
         accuracies.append(np.mean([value == mode for value in observed]))
     return float(np.mean(accuracies))

@@ -171,6 +171,8 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
     - ``_network_params(n_features)``: the network's shape, a dict for
       :func:`~skae._network.build_network`;
     - ``_starts_at_pca()``: whether a new network starts from PCA's solution;
+    - ``_start_at_pca(module, X, sample_weight)``: set ``module`` to PCA's
+      solution on the training data ``X`` (a variant may then rescale it);
     - ``_record_training_data(X)``: statistics of each training set (every
       ``fit`` and ``partial_fit`` call) the hooks need, kept as fitted
       attributes;
@@ -223,7 +225,11 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
         # Mixed-type tables (skae/_columns.py); the names are OneHotEncoder's.
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
         "max_categories": [Interval(Integral, 1, None, closed="left"), None],
-        "min_frequency": [Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="neither"), None],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
         "handle_unknown": [StrOptions({"error", "ignore"})],
     }
 
@@ -501,9 +507,10 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
         if early_stopping:
             X_train, X_val, weights_train, weights_val = self._validation_split(X_train, weights_train)
         if engine.n_iter == 0 and self._starts_at_pca():
-            engine.module.initialize_as_pca(
+            self._start_at_pca(
+                engine.module,
                 X_train if fill_values is None else fill_missing(X_train, torch.as_tensor(fill_values)),
-                sample_weight=weights_train,
+                weights_train,
             )
         stopped_early = engine.run(
             X_train,
@@ -576,9 +583,15 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
     def _starts_at_pca(self):
         """Whether a new model starts from PCA: ``init="pca"`` and a decoder that outputs the reconstruction.
 
-        A decoder that outputs logits (cross-entropy) starts at random.
+        A decoder that outputs logits (cross-entropy) starts at random; a
+        mixed table's starts with PCA's reconstruction of its indicators as
+        logits.
         """
-        return self.init == "pca" and self.loss_.output_activation == "identity"
+        return self.init == "pca" and self.loss_.output_activation in ("identity", "mixed")
+
+    def _start_at_pca(self, module, X, sample_weight=None):
+        """Set the new network ``module`` to PCA's solution on the training tensor ``X``."""
+        module.initialize_as_pca(X, sample_weight=sample_weight)
 
     def _validation_split(self, X, sample_weight=None):
         """``X_train, X_val, sample_weight_train, sample_weight_val``: a random ``validation_fraction`` held out."""
@@ -686,23 +699,38 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
             raise ValueError(f"Found a table with 0 rows while a minimum of 1 is required by {type(self).__name__}.")
         _check_feature_names(self, X, reset=bool(reset))
         _check_n_features(self, X, reset=bool(reset))
-        if reset:
-            self._column_layout_ = _columns.fit_layout(
-                X,
-                mask,
-                max_categories=self.max_categories,
-                min_frequency=self.min_frequency,
-                unit_interval=get_loss(self.loss).requires_unit_interval,
-                feature_names=getattr(self, "feature_names_in_", None),
-            )
-        return _columns.encode(self._column_layout_, X, self.handle_unknown)
+        if not reset:
+            return _columns.encode(self._column_layout_, X, self.handle_unknown)
+        numeric_loss = get_loss(self.loss)
+        layout = _columns.fit_layout(
+            X,
+            mask,
+            max_categories=self.max_categories,
+            min_frequency=self.min_frequency,
+            unit_interval=numeric_loss.requires_unit_interval,
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
+        encoded = _columns.encode(layout, X, self.handle_unknown)
+        n_numeric = _columns.loss_structure(layout)[0]
+        layout["numeric_scales"] = None
+        if n_numeric and numeric_loss.has_noise_model and numeric_loss.has_scale:
+            scales = _columns.numeric_noise_scales(encoded, self.n_components, numeric_loss, n_numeric)
+            layout["numeric_scales"] = scales
+        self._column_layout_ = layout
+        return encoded
 
     def _table_loss(self, loss):
         """``loss``, or for a mixed table the per-column likelihoods with ``loss`` on its numeric columns."""
         if getattr(self, "_column_layout_", None) is None:
             return loss
         n_numeric, n_binary, category_counts = _columns.loss_structure(self._column_layout_)
-        return MixedLoss(loss, n_numeric=n_numeric, n_binary=n_binary, category_counts=category_counts)
+        return MixedLoss(
+            loss,
+            n_numeric=n_numeric,
+            n_binary=n_binary,
+            category_counts=category_counts,
+            numeric_scales=self._column_layout_["numeric_scales"],
+        )
 
     def _as_table(self, reconstruction):
         """A mixed table's reconstruction as the table (a DataFrame if fitted on one); other data as it is."""

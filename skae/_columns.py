@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 NUMERIC, BINARY, CATEGORICAL = "numeric", "binary", "categorical"
+# Least noise scale of a numeric column, in standard deviations (see numeric_noise_scales).
+NUMERIC_SCALE_FLOOR = 0.5
 # Clip of probabilities in log-likelihoods: float32's resolution, the precision of a reconstruction.
 PROBABILITY_EPS = float(np.finfo(np.float32).eps)
 
@@ -230,7 +232,6 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
         "levels": [],
         "infrequent": [],
         "infrequent_share": [],
-        "entropy": [],
         "dtypes": [],
         "dtype_levels": [],
         "ordered": [],
@@ -258,7 +259,7 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
                 center.append(float(mean))
                 scale.append(float(std) if std > 0 else 1.0)
             layout["kinds"].append(NUMERIC)
-            for key in ("levels", "infrequent", "infrequent_share", "entropy"):
+            for key in ("levels", "infrequent", "infrequent_share"):
                 layout[key].append(None)
             continue
         missing = series.isna().to_numpy()
@@ -280,9 +281,6 @@ def fit_layout(X, mask, *, max_categories=None, min_frequency=None, unit_interva
             kept.append(infrequent.pop(top))
             infrequent.insert(0, kept[-1])
             share = float(rare_counts[top] / rare_counts.sum())
-        kept_counts = np.append(counts[~grouped], counts[grouped].sum()) if infrequent else counts
-        frequencies = kept_counts[kept_counts > 0] / max(kept_counts.sum(), 1)
-        layout["entropy"].append(float(-np.sum(frequencies * np.log(frequencies))))
         layout["kinds"].append(BINARY if len(kept) == 2 else CATEGORICAL)
         layout["levels"].append(_level_array(kept))
         layout["infrequent"].append(_level_array(infrequent) if infrequent else None)
@@ -311,11 +309,6 @@ def loss_structure(layout):
     n_binary = sum(kind == BINARY for kind in kinds)
     counts = tuple(len(layout["levels"][index]) for index in layout["order"] if kinds[index] == CATEGORICAL)
     return n_numeric, n_binary, counts
-
-
-def categorical_entropies(layout):
-    """The entropy (nats) of each binary and categorical column's training frequencies, in the encoding's order."""
-    return [layout["entropy"][index] for index in layout["order"] if layout["kinds"][index] != NUMERIC]
 
 
 def feature_columns(layout):
@@ -473,3 +466,30 @@ def _per_column(layout, reconstruction, encoded, signed):
             nll = 0.0 - np.sum(indicator * np.log(probabilities), axis=1)  # NaN where the block is missing
         result[:, index] = np.sqrt(nll) if signed else nll
     return result
+
+
+def numeric_noise_scales(encoded, n_components, numeric_loss, n_numeric):
+    """Each numeric column's noise scale at PCA's reconstruction of the encoding, at least ``NUMERIC_SCALE_FLOOR``.
+
+    The maximum-likelihood scale of ``numeric_loss``'s noise model on the
+    residuals of ``PCA(n_components)`` of the encoding (missing entries
+    filled with the means, their residuals left out): how well the start of
+    training (PCA's solution, with ``init="pca"``) already predicts each
+    column. Dividing a column's residuals by it makes its loss a negative
+    log-likelihood, in nats as the categorical columns' cross-entropies, so
+    that a numeric column PCA predicts well is not traded away for the
+    categories; the floor, half a standard deviation, keeps a column
+    predicted almost exactly from outweighing all the others.
+    """
+    import torch  # the noise models are torch's
+
+    missing = np.isnan(encoded)
+    filled = np.where(missing, np.nanmean(encoded, axis=0), encoded)
+    centred = filled - filled.mean(axis=0)
+    covariance = centred.T @ centred / max(len(centred) - 1, 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][: max(min(n_components, encoded.shape[1]), 0)]]
+    residual = (centred - centred @ axes @ axes.T)[:, :n_numeric]
+    residual[missing[:, :n_numeric]] = np.nan
+    scale = numeric_loss.fit_scale(torch.as_tensor(residual)).numpy()
+    return tuple(float(value) for value in np.maximum(np.nan_to_num(scale, nan=1.0), NUMERIC_SCALE_FLOOR))

@@ -927,12 +927,14 @@ class MixedLoss(Loss):
     levels (a softmax, the categorical likelihood), whose target is the
     one-hot indicator of the observed level.
 
-    A sample's loss is the mean over its columns of each column's loss:
-    ``numeric_loss`` of the (standardised) value for a numeric column, the
-    cross-entropy in nats, ``-log p(observed level)``, for a categorical
-    one. Each column counts once, however many levels it has: a 50-level
-    column weighs as one numeric column, not 50 (as it would in squared
-    error on its one-hot indicators). Missing entries (NaN in the target; a
+    A sample's loss is the mean over its columns of each column's negative
+    log-likelihood: the cross-entropy in nats, ``-log p(observed level)``,
+    for a categorical column, and ``numeric_loss`` of the residual divided
+    by the column's noise scale ``s`` (``numeric_scales``) for a numeric
+    one, which is the noise model's negative log-density but for the
+    constant ``log(s) + log(Z)``. Each column counts once, however many
+    levels it has: a 50-level column weighs as one numeric column, not 50
+    (as it would in squared error on its one-hot indicators). Missing entries (NaN in the target; a
     whole block for a categorical column) are left out, and the mean is
     over the observed columns, so a row counts alike however many of its
     columns are missing.
@@ -948,6 +950,9 @@ class MixedLoss(Loss):
     category_counts : tuple of int, default=()
         Number of levels of each further categorical column, whose blocks
         follow the binary columns.
+    numeric_scales : tuple of float, default=None
+        The noise scale of each numeric column, which divides its residuals;
+        ``None``: 1 for every column.
 
     See Also
     --------
@@ -974,15 +979,12 @@ class MixedLoss(Loss):
     # per_sample leaves missing targets out itself, column by column.
     handles_missing = True
 
-    def __init__(
-        self, numeric_loss=None, n_numeric=0, n_binary=0, category_counts=(), numeric_scales=None, categorical_weights=None
-    ):
+    def __init__(self, numeric_loss=None, n_numeric=0, n_binary=0, category_counts=(), numeric_scales=None):
         self.numeric_loss = numeric_loss
         self.n_numeric = n_numeric
         self.n_binary = n_binary
         self.category_counts = category_counts
         self.numeric_scales = numeric_scales
-        self.categorical_weights = categorical_weights
 
     @property
     def output_activation(self):
@@ -1031,30 +1033,16 @@ class MixedLoss(Loss):
                 scales = torch.as_tensor(self.numeric_scales, dtype=output.dtype, device=output.device)
                 numeric_output, numeric_target = numeric_output / scales, numeric_target / scales
             total = total + a * numeric.per_sample(numeric_output, numeric_target)
-        weights = self._categorical_weights(output)
         if b > a:
             binary_target = target[:, a:b]
             observed = ~torch.isnan(binary_target)
             entropy = F.binary_cross_entropy_with_logits(output[:, a:b], binary_target.nan_to_num(), reduction="none")
-            entropy = entropy * observed
-            total = total + (entropy if weights is None else entropy * weights[: b - a]).sum(dim=1)
-        for index, (start, stop) in enumerate(self._blocks()):
+            total = total + (entropy * observed).sum(dim=1)
+        for start, stop in self._blocks():
             # A missing block is NaN throughout: as zeros it adds nothing.
             indicator = target[:, start:stop].nan_to_num()
-            entropy = -(indicator * F.log_softmax(output[:, start:stop], dim=1)).sum(dim=1)
-            total = total + (entropy if weights is None else entropy * weights[b - a + index])
+            total = total - (indicator * F.log_softmax(output[:, start:stop], dim=1)).sum(dim=1)
         return total / self._observed_columns(target)
-
-    def _categorical_weights(self, like):
-        if self.categorical_weights is None:
-            return None
-        weights = torch.as_tensor(self.categorical_weights, dtype=like.dtype, device=like.device)
-        if weights.shape != (self.n_binary + len(self.category_counts),):
-            raise ValueError(
-                f"categorical_weights must hold one weight per binary and categorical column "
-                f"({self.n_binary + len(self.category_counts)}); got {len(weights)}."
-            )
-        return weights
 
     def reconstruct(self, output):
         """Map the output to values and probabilities: numeric values, then each column's level probabilities."""

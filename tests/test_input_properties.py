@@ -98,6 +98,9 @@ def _as_container(values, container):
 def test_any_table_fits_or_gets_a_clear_error(make_estimator, table):
     values, container, problems = table
     estimator = make_estimator()
+    if container == "frame":
+        # A DataFrame's text columns are categorical (see the user guide's page on mixed tables).
+        problems = problems - {"text"}
     if getattr(estimator, "loss", None) == "binary_crossentropy" and values.dtype.kind in "fiu":
         finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
         if finite.size and (finite.min() < 0 or finite.max() > 1):
