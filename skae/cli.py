@@ -325,24 +325,40 @@ def read_data(args, notes):
                 f"{_listing([str(column) for column in data.columns])}"
             )
         data = data.set_index(args.index_col)
-    check_numeric(data, name)
+    check_table(data, name, categorical_allowed=args.command != "impute")
     return data
 
 
-def check_numeric(data, name):
-    """Raise :class:`CommandLineError` unless ``data`` is a non-empty table of numbers, missing (NaN) or finite."""
+def has_text_columns(data):
+    """Whether ``data`` has columns that are not numbers: the models read them as categories."""
+    return any(not pd.api.types.is_numeric_dtype(data[column]) for column in data.columns)
+
+
+def check_table(data, name, categorical_allowed):
+    """Raise :class:`CommandLineError` unless ``data`` is a non-empty table the command can model.
+
+    Numbers may be missing (empty cells) but not infinite. Text and yes/no
+    columns are categories, which ``detect`` and ``reduce`` model with their
+    own likelihood; the imputer models numbers only.
+    """
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise CommandLineError(
             f"{name} has {data.shape[0]} data rows and {data.shape[1]} feature columns; "
             "skae needs at least one of each (and a header row)"
         )
     non_numeric = [str(column) for column in data.columns if not pd.api.types.is_numeric_dtype(data[column])]
-    if non_numeric:
+    if non_numeric and not categorical_allowed:
         hint = "" if len(non_numeric) > 1 else f", or pass it as a row ID with --index-col {non_numeric[0]!r}"
         raise CommandLineError(
-            f"{name} has non-numeric column(s) {_listing(non_numeric)}; skae models numbers only: "
+            f"{name} has non-numeric column(s) {_listing(non_numeric)}; impute fills numbers only: "
             f"drop or encode them{hint}"
         )
+    empty_text = [str(column) for column in non_numeric if data[column].isna().all()]
+    if empty_text:
+        raise CommandLineError(
+            f"{name} has column(s) {_listing(empty_text)} with every cell empty: nothing to learn them from; drop them"
+        )
+    data = data.drop(columns=non_numeric)
     values = data.to_numpy(dtype=np.float64)
     # Empty cells are missing values, which every model handles; infinity is not a measurement.
     for problem, mask in (("infinite", np.isinf(values)),):
@@ -375,10 +391,11 @@ def _first_line(error):
 # -- models ----------------------------------------------------------------
 
 
-def make_pipeline(args):
+def make_pipeline(args, data):
     """The model the options describe, as a ``Pipeline`` that ``--save`` stores whole.
 
-    For ``reduce``, a scaler and the autoencoder. For ``detect``, the
+    For ``reduce``, a scaler (none for a table with text columns, whose
+    numbers the model standardises itself) and the autoencoder. For ``detect``, the
     :class:`~skae.AutoencoderAnomalyDetector`, which scales by itself; it gets
     an explicit autoencoder only when an option describes one, and otherwise
     builds its own default, sized to the data.
@@ -387,6 +404,9 @@ def make_pipeline(args):
     if args.command == "reduce":
         autoencoder = make_autoencoder(args, random_state)
         scale = scaler_name(args, autoencoder, DEFAULT_REDUCE_SCALER)
+        if has_text_columns(data):
+            # A scaler cannot read text; the model standardises the numbers of a mixed table itself.
+            scale = None
         return Pipeline([("scale", "passthrough" if scale is None else SCALERS[scale]()), ("model", autoencoder)])
     described = any(getattr(args, option) is not None for option in DESCRIBING_OPTIONS)
     autoencoder = make_autoencoder(args, random_state) if described else None
@@ -627,7 +647,7 @@ def run(args):
     if args.load:
         pipeline = load_pipeline(args, notes)
     else:
-        pipeline = fit_pipeline(make_pipeline(args), data, args, notes)
+        pipeline = fit_pipeline(make_pipeline(args, data), data, args, notes)
     command = {"detect": detect, "reduce": reduce, "impute": impute}[args.command]
     result = command(pipeline, data, args, notes)
     if args.save:

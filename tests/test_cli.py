@@ -142,12 +142,11 @@ def test_without_a_file_it_uses_a_shipped_dataset_and_says_so(capsys):
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ("a,b\n1,x\n2,y\n", "non-numeric column(s) 'b'"),
         ("a,b\n1,2\n3,inf\n", "1 infinite value(s), in column(s) 'b' (1)"),
         ("", "it is empty"),
         ("a,b\n", "0 data rows"),
     ],
-    ids=["non-numeric", "infinite", "empty", "header-only"],
+    ids=["infinite", "empty", "header-only"],
 )
 def test_bad_data_gets_one_clear_line(tmp_path, capsys, content, expected):
     path = tmp_path / "bad.csv"
@@ -157,6 +156,39 @@ def test_bad_data_gets_one_clear_line(tmp_path, capsys, content, expected):
     assert out == ""
     assert err.startswith("skae: error:") and expected in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.fixture
+def mixed_csv_file(tmp_path):
+    rng = np.random.RandomState(0)
+    size = rng.uniform(0, 10, size=60)
+    data = pd.DataFrame(
+        {"size": size, "price": 3 * size + rng.normal(size=60), "kind": np.where(size > 5, "big", "small")}
+    )
+    path = tmp_path / "mixed.csv"
+    data.to_csv(path, index=False)
+    return path
+
+
+def test_detect_and_reduce_read_text_columns_as_categories(mixed_csv_file, tmp_path, capsys):
+    status, out, err = run_cli(["detect", mixed_csv_file, *FAST], capsys)
+    assert status == 0, err
+    scores = pd.read_csv(io.StringIO(out))
+    assert len(scores) == 60
+    # One error per table column: explanations name "kind", never a one-hot level.
+    explained = scores["top_features"].dropna()  # only the flagged rows are explained
+    assert len(explained) > 0
+    named = {part.split(" (")[0].strip() for cell in explained for part in cell.split(";")}
+    assert named <= {"size", "price", "kind"} and "kind" in named
+    status, out, err = run_cli(["reduce", mixed_csv_file, "-n", "2", *FAST], capsys)
+    assert status == 0, err
+    assert pd.read_csv(io.StringIO(out), index_col=0).shape == (60, 2)
+
+
+def test_impute_refuses_text_columns(mixed_csv_file, capsys):
+    status, out, err = run_cli(["impute", mixed_csv_file, *FAST], capsys)
+    assert status == 1
+    assert "non-numeric column(s) 'kind'" in err and "impute fills numbers only" in err
 
 
 def test_unreadable_files_get_one_clear_line(tmp_path, capsys):
