@@ -8,12 +8,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import SEED_BOUND, BaseAutoencoder, batch_mean
+from ._base import SEED_BOUND, BaseAutoencoder, batch_mean, column_mean
 from ._docs import fill_doc
 
 # Bounds on the encoder's log-variance: exp stays finite and the KL gradient
 # (which grows like exp(log_variance)) stays moderate in early epochs.
 LOG_VARIANCE_MIN, LOG_VARIANCE_MAX = -10.0, 10.0
+# The encoder outputs log s2 - LOG_VARIANCE_OFFSET: a new network, whose
+# outputs are near zero, starts with a posterior standard deviation of
+# exp(-2) = 0.14 rather than the prior's 1, so that the code says something
+# of x from the first epoch (with PCA's start, 1 would drown the scores in
+# noise). Measured at the defaults: up to 1.25x lower test error.
+LOG_VARIANCE_OFFSET = -4.0
 
 
 @fill_doc
@@ -29,38 +35,52 @@ class VariationalAutoencoder(BaseAutoencoder):
     ``mean_i [ sum_f (loss(g_f(z_i) / c_f, x_if / c_f) + log c_f) + beta * KL(q(z | x_i) || p(z)) ]``,
     ``z_i = mu(x_i) + s(x_i) * eps_i``, ``eps_i ~ N(0, I)``,
 
-    with ``KL = 1/2 sum_j (mu_j^2 + s2_j - 1 - log s2_j)`` and ``c_f`` a
-    scale per feature learnt with the network (``decoder_scale="learned"``).
-    The reconstruction term is then the negative log-likelihood, up to a
-    constant, of a decoder whose noise has that scale: ``"squared_error"``
-    is a Gaussian decoder of variance ``c_f^2 / 2``, ``"absolute_error"`` a
-    Laplacian one of scale ``c_f``; ``"binary_crossentropy"``, a Bernoulli
-    decoder, has no scale.
+    with ``KL = 1/2 sum_j (mu_j^2 + s2_j - 1 - log s2_j)`` and ``c_f`` the
+    decoder's noise scale, learnt with the network: one for every feature
+    (``decoder_scale="shared"``, the default) or one per feature
+    (``"learned"``). The reconstruction term is then the negative
+    log-likelihood, up to a constant, of a decoder whose noise has that
+    scale: ``"squared_error"`` is a Gaussian decoder of variance
+    ``c_f^2 / 2``, ``"absolute_error"`` a Laplacian one of scale ``c_f``;
+    ``"binary_crossentropy"``, a Bernoulli decoder, has no scale.
 
     Use it when you want a smooth, regular latent space (nearby codes decode
     to similar samples) or a generative model: :meth:`sample` decodes draws
     from the prior. ``beta > 1`` trades reconstruction for a more
-    disentangled, prior-like code (beta-VAE); ``beta < 1`` the reverse.
+    disentangled, prior-like code (beta-VAE); ``beta < 1`` the reverse. The
+    default ``beta=0.1`` keeps the reconstruction close to the
+    deterministic autoencoder's while the codes still follow the prior (see
+    Notes).
 
     Parameters
     ----------
     {{n_components}}
-    beta : float, default=1.0
-        Weight of the KL term; ``1`` is the evidence lower bound.
-    decoder_scale : {"learned", "fixed"}, default="learned"
-        ``"learned"``: the decoder's noise scale ``c_f`` is fitted per
-        feature, so the balance between reconstruction and KL does not
-        depend on the data's units. ``"fixed"``: ``c_f = 1``; then on data
-        of small variance (pixels in [0, 1]) the KL term wins and the code
-        ignores the input (posterior collapse: 14x PCA's test error on a
-        min-max scaled set, see the user guide).
+    beta : float, default=0.1
+        Weight of the KL term; ``1`` is the evidence lower bound. At
+        ``beta=1`` a code of few dimensions for data of few features is
+        worth little to the bound: on the standardised swiss roll
+        (``n_components=2``) the reconstruction is 10.7x worse than the
+        deterministic autoencoder's, against 1.0x at ``0.1``.
+    decoder_scale : {"shared", "learned", "fixed"}, default="shared"
+        The decoder's noise scale ``c_f``. ``"shared"``: one scale for
+        every feature, fitted with the network, so that the balance between
+        reconstruction and KL does not depend on the data's units and every
+        feature's error counts alike, as in the squared error.
+        ``"learned"``: one fitted scale per feature, a finer density model
+        that weighs each feature by the inverse of its own error, so the
+        features reconstructed worst are given up on (2.7x the shared
+        scale's test error on a 27-feature set at ``beta=1``).
+        ``"fixed"``: ``c_f = 1``; then on data of small variance (pixels in
+        [0, 1]) the KL term wins and the code ignores the input (posterior
+        collapse: 14x PCA's test error on a min-max scaled set, see the user
+        guide).
     {{hidden_layer_sizes}}
     {{activation}}
     {{loss}}
         Here it is the decoder's negative log-likelihood per feature: its
         per-sample mean over features is multiplied by ``n_features``; with
-        ``decoder_scale="learned"`` it is taken of the output and the data
-        divided by each feature's scale.
+        a fitted ``decoder_scale`` it is taken of the output and the data
+        divided by the scale.
     {{batch_size}}
     {{learning_rate_init}}
     {{max_iter}}
@@ -77,7 +97,7 @@ class VariationalAutoencoder(BaseAutoencoder):
     {{warm_start}}
     {{device}}
     {{precision}}
-    {{init_random}}
+    {{init}}
     {{categorical_features}}
 
     Attributes
@@ -97,7 +117,10 @@ class VariationalAutoencoder(BaseAutoencoder):
     {{engine_}}
     module_, encoder_, decoder_ : torch.nn.Module
         The fitted network and its two halves; the encoder outputs
-        ``2 * n_components`` values, the means then the log-variances.
+        ``2 * n_components`` values, the means then the log-variances
+        plus 4 (so that its outputs near zero mean a small variance).
+        ``module_.log_scale`` holds the log of each feature's ``c_f``
+        (all equal with ``decoder_scale="shared"``).
     {{device_}}
 
     See Also
@@ -113,8 +136,16 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     Check ``loss_terms_curve_["kl"]``: a KL term near zero means that the
     posterior equals the prior and the code carries no information; lower
-    ``beta``. With a learned decoder scale the reconstruction term can be
+    ``beta``. With a fitted decoder scale the reconstruction term can be
     negative: it is a log-density.
+
+    What the KL term buys at the default ``beta=0.1``: the codes follow the
+    prior. Over the data, the posterior means average about 0 and, per
+    code unit, the variance of the means plus the mean posterior variance
+    (the variance of the aggregate posterior) is about 1, as in
+    ``N(0, I)``, so :meth:`sample` draws codes where the decoder was
+    trained. A deterministic autoencoder's codes have whatever location
+    and spread training gives them.
 
     :meth:`transform` returns the posterior mean ``mu(x)``, which is
     deterministic. :meth:`score_samples` is, like the other autoencoders',
@@ -142,15 +173,15 @@ class VariationalAutoencoder(BaseAutoencoder):
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "decoder_scale": [StrOptions({"learned", "fixed"})],
+        "decoder_scale": [StrOptions({"shared", "learned", "fixed"})],
     }
 
     def __init__(
         self,
         n_components=2,
         *,
-        beta=1.0,
-        decoder_scale="learned",
+        beta=0.1,
+        decoder_scale="shared",
         hidden_layer_sizes=(100,),
         activation="relu",
         loss="squared_error",
@@ -168,7 +199,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         warm_start=False,
         device="auto",
         precision="float32",
-        init="random",
+        init="pca",
         categorical_features="from_dtype",
         max_categories=None,
         min_frequency=None,
@@ -205,13 +236,44 @@ class VariationalAutoencoder(BaseAutoencoder):
     def _network_params(self, n_features):
         params = super()._network_params(n_features)
         params["encoder_outputs_per_component"] = 2
-        params["output_scale"] = self.decoder_scale == "learned"
+        params["output_scale"] = self.decoder_scale != "fixed"
         return params
 
     def _posterior(self, encoder, inputs):
         """Mean and clamped log-variance of ``q(z | x)``; ``encoder`` is a callable."""
-        mean, log_variance = encoder(inputs).chunk(2, dim=1)
-        return mean, log_variance.clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
+        mean, shifted_log_variance = encoder(inputs).chunk(2, dim=1)
+        return mean, (shifted_log_variance + LOG_VARIANCE_OFFSET).clamp(LOG_VARIANCE_MIN, LOG_VARIANCE_MAX)
+
+    @torch.no_grad()
+    def _start_at_pca(self, module, X, sample_weight=None):
+        """PCA's start, each code unit's scores divided by their spread: codes that follow the prior at once.
+
+        The decoder's linear path is multiplied back, so the reconstruction
+        is PCA's still. Unscaled, the scores' variance (PCA's eigenvalues,
+        16 on standardised digits) would be far from the prior's 1, and the
+        KL term would take many epochs to bring it there.
+        """
+        super()._start_at_pca(module, X, sample_weight)
+        encoder_weight, decoder_weight = module.encoder.linear_part(), module.decoder.linear_part()
+        encoder_bias = module.encoder.layers[-1].bias
+        k = self.n_components
+        scores = X.to(encoder_weight.device) @ encoder_weight[:k].T + encoder_bias[:k]
+        weights = None if sample_weight is None else sample_weight.to(scores.device, scores.dtype)
+        # The scores are centred (PCA's start subtracts the mean): their spread is the root mean square.
+        spread = column_mean(scores.square(), weights).sqrt()
+        # Directions of no variance (beyond the data's rank) start at zero and stay so.
+        spread = torch.where(spread > 0, spread, torch.ones_like(spread))
+        encoder_weight[:k] /= spread[:, None]
+        encoder_bias[:k] /= spread
+        decoder_weight[:, :k] *= spread
+
+    def _log_scale(self, module):
+        """The log of the decoder's noise scale: one per feature, or their mean shared by every feature."""
+        if self.decoder_scale == "shared":
+            # The entries start equal and get equal gradients, so they stay
+            # equal; the mean makes that so whatever they hold.
+            return module.log_scale.mean().expand_as(module.log_scale)
+        return module.log_scale
 
     def _objective(self, module, inputs, target, generator, sample_weight=None):
         mean, log_variance = self._posterior(module.encoder, inputs)
@@ -225,7 +287,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         if module.log_scale is not None and self.loss_.output_activation == "identity":
             # Dividing residuals by a scale c and adding log c per feature
             # turns the loss into the negative log-density of scale c.
-            scale = module.log_scale.exp()
+            log_scale = self._log_scale(module)
+            scale = log_scale.exp()
             if self._training_has_missing_:
                 # Divided where observed only: NaN / scale would make the scale's gradient NaN.
                 scaled_target = torch.where(torch.isnan(target), target, target.nan_to_num() / scale)
@@ -235,7 +298,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             reconstruction = n_features * batch_mean(per_sample, sample_weight)
             # Every row's negative log-density has the log-scale term: weighted as the rows are.
             row_share = 1.0 if sample_weight is None else sample_weight.mean()
-            reconstruction = reconstruction + module.log_scale.sum() * row_share
+            reconstruction = reconstruction + log_scale.sum() * row_share
         else:
             reconstruction = n_features * batch_mean(self._reconstruction_per_sample(output, target), sample_weight)
         kl_per_sample = 0.5 * (mean.square() + log_variance.exp() - 1 - log_variance).sum(dim=1)

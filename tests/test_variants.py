@@ -28,6 +28,7 @@ from skae._network import ACTIVATIONS
 from skae.contractive import relative_contraction, squared_jacobian_norm
 from skae.metrics import neg_mean_squared_reconstruction_error as neg_mse
 from skae.sparse import kl_sparsity, l1_l2_ratios, threshold_code
+from skae.variational import LOG_VARIANCE_OFFSET
 
 VARIANTS = [DenoisingAutoencoder, SparseAutoencoder, ContractiveAutoencoder, VariationalAutoencoder]
 TINY = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
@@ -456,10 +457,29 @@ def test_vae_logs_both_terms_and_the_kl_term_is_alive(fitted_vae):
     assert set(terms) == {"reconstruction", "kl"}
     assert len(terms["kl"]) == len(terms["reconstruction"]) == len(vae.loss_curve_) == 20
     np.testing.assert_allclose(vae.loss_curve_, np.add(terms["reconstruction"], terms["kl"]), rtol=1e-6)
-    # Measured: the KL term rises from 0.05 to about 3 nats by epoch 12 at
-    # default settings; a collapsed posterior would take it to 0.
-    assert min(terms["kl"][-5:]) > 1.0
-    assert terms["reconstruction"][-1] < 0.75 * terms["reconstruction"][0]
+    # The curve holds beta * KL. Measured at the defaults: the KL rises from
+    # 4.5 to 8.5 nats; a collapsed posterior would take it to 0.
+    assert min(terms["kl"][-5:]) / vae.beta > 4.0
+    # Measured 0.74.
+    assert terms["reconstruction"][-1] < 0.8 * terms["reconstruction"][0]
+
+
+def test_vae_codes_follow_the_prior(fitted_vae):
+    # What the KL term buys over a deterministic autoencoder: over the data,
+    # the posterior means average about 0 and each unit's aggregate
+    # posterior variance (variance of the means plus mean posterior
+    # variance) is of the prior's order. Measured at the defaults: means
+    # -0.03 and -0.2, variances 4.4 and 5.0 (1.5 and 1.7 at beta=1); the
+    # plain autoencoder's codes: means -0.26 and -1.0, variances 16 and 19.
+    vae, scaler, X = fitted_vae
+    Xs = scaler.transform(X)
+    with torch.no_grad():
+        mean, log_variance = vae._posterior(vae.encoder_, torch.as_tensor(Xs, dtype=torch.float32))
+    aggregate_variance = mean.var(dim=0) + log_variance.exp().mean(dim=0)
+    assert torch.all(mean.mean(dim=0).abs() < 0.5)
+    assert torch.all((aggregate_variance > 0.5) & (aggregate_variance < 8.0))
+    plain_codes = AutoencoderTransformer(max_iter=20, random_state=0).fit_transform(Xs)
+    assert np.all(plain_codes.var(axis=0) > 2 * aggregate_variance.numpy())
 
 
 def test_vae_samples_look_like_the_data(fitted_vae):
@@ -501,7 +521,8 @@ def test_vae_terms_follow_the_formula():
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         terms = vae._objective(vae.module_, inputs, inputs, generator)
-        mean, log_variance = vae.encoder_(inputs).chunk(2, dim=1)
+        mean, shifted_log_variance = vae.encoder_(inputs).chunk(2, dim=1)
+        log_variance = shifted_log_variance + LOG_VARIANCE_OFFSET
         noise = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
         logits = vae.decoder_(mean + torch.exp(0.5 * log_variance) * noise)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, inputs, reduction="none")
@@ -510,6 +531,23 @@ def test_vae_terms_follow_the_formula():
     assert terms["kl"].item() == pytest.approx(0.5 * kl.mean().item(), rel=1e-5)
     unweighted = VariationalAutoencoder(n_components=2, beta=0.0, **TINY).fit(X)
     assert all(value == 0 for value in unweighted.loss_terms_curve_["kl"])
+
+
+def test_vae_shared_decoder_scale_is_one_scale_for_every_feature():
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    vae = VariationalAutoencoder(n_components=2, **TINY).fit(X)
+    log_scale = vae.module_.log_scale.detach()
+    # Trained away from its start, yet one value for every feature.
+    assert log_scale[0].item() != 0 and torch.all(log_scale == log_scale[0])
+    inputs = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        terms = vae._objective(vae.module_, inputs, inputs, torch.Generator().manual_seed(7))
+        mean, shifted_log_variance = vae.encoder_(inputs).chunk(2, dim=1)
+        noise = torch.randn(mean.shape, generator=torch.Generator().manual_seed(7))
+        output = vae.decoder_(mean + torch.exp(0.5 * (shifted_log_variance + LOG_VARIANCE_OFFSET)) * noise)
+    scale = log_scale[0].exp()
+    expected = (((output - inputs) / scale) ** 2).sum(dim=1).mean() + 5 * log_scale[0]
+    assert terms["reconstruction"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_vae_sample_validates_its_arguments(fitted_vae):
@@ -599,16 +637,17 @@ def test_variant_is_reproducible_early_stops_and_pickles(cls):
     np.testing.assert_array_equal(restored.transform(X), first.transform(X))
 
 
-def test_vae_learned_decoder_scale_avoids_collapse_on_unit_interval_data(digits):
-    # Pixels in [0, 1]: with a unit decoder variance the KL term wins and the
-    # code carries almost nothing; a learned scale weighs reconstruction by
-    # the data's own noise level.
+def test_vae_fitted_decoder_scale_avoids_collapse_on_unit_interval_data(digits):
+    # Pixels in [0, 1], at beta=1: with a unit decoder variance the KL term
+    # wins and the code carries almost nothing; a fitted scale weighs
+    # reconstruction by the data's own noise level.
     X = digits[0][:800]  # already in [0, 1]
     fits = {
-        scale: VariationalAutoencoder(4, decoder_scale=scale, max_iter=30, random_state=0).fit(X)
-        for scale in ("learned", "fixed")
+        scale: VariationalAutoencoder(4, beta=1.0, decoder_scale=scale, max_iter=30, random_state=0).fit(X)
+        for scale in ("shared", "learned", "fixed")
     }
     errors = {scale: np.mean(np.square(m.inverse_transform(m.transform(X)) - X)) for scale, m in fits.items()}
-    assert errors["learned"] < 0.6 * errors["fixed"]
-    assert fits["learned"].loss_terms_curve_["kl"][-1] > 1.0 > fits["fixed"].loss_terms_curve_["kl"][-1]
+    for scale in ("shared", "learned"):
+        assert errors[scale] < 0.6 * errors["fixed"]
+        assert fits[scale].loss_terms_curve_["kl"][-1] > 1.0 > fits["fixed"].loss_terms_curve_["kl"][-1]
     assert fits["fixed"].module_.log_scale is None
