@@ -111,13 +111,6 @@ init : {"pca", "random"}, default="pca"
     (cross-entropy), the linear paths start at random. ``"random"``: the
     classic multilayer perceptron autoencoder, without linear paths, every
     layer started by torch's default initialisation.""",
-    "init_random": """\
-init : {"pca", "random"}, default="random"
-    How a new model starts, and with it the network's shape; see
-    :class:`AutoencoderTransformer`. The default is ``"random"`` here,
-    because this variant's penalty asks for codes unlike PCA's scores
-    (sparse ones, or draws from a standard normal prior), and a PCA start
-    holds them there.""",
     "categorical_features": """\
 categorical_features : "from_dtype", array-like or None, default="from_dtype"
     Which columns of a table are categorical (see :ref:`mixed_types`).
