@@ -220,7 +220,7 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
-        "precision": [StrOptions(set(AUTOCAST_DTYPES))],
+        "precision": [StrOptions(set(AUTOCAST_DTYPES))],  # float32, bfloat16 or float64
         "init": [StrOptions({"pca", "random"})],
         # Mixed-type tables (skae/_columns.py); the names are OneHotEncoder's.
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
@@ -499,7 +499,7 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
         # Read by _reconstruction_per_sample: complete data keeps the plain loss, bit for bit.
         self._training_has_missing_ = has_missing
         fill_values = self._observed_means_ if has_missing else None
-        X_train = training_tensor(X, engine.device)
+        X_train = training_tensor(X, engine.device, engine.dtype)
         X_val = weights_train = weights_val = None
         if sample_weight is not None:
             weights_train = torch.as_tensor(sample_weight).to(X_train.device)
@@ -572,7 +572,7 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
                 largest[0] = max(largest[0], float(chunk.abs().nan_to_num().max()))
                 # Missing entries are filled for the encoder, as at inference;
                 # their residuals (NaN) are left out of the fit.
-                reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(chunk.numpy()), np.float32)
+                reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(chunk.numpy()), np.float64)
                 yield chunk.double() - torch.from_numpy(reconstruction).double()
 
         weights = None if sample_weight is None else torch.from_numpy(sample_weight)
@@ -627,6 +627,8 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
             "hidden_layer_sizes": hidden,
             "activation": self.activation,
             "linear_path": self.init == "pca",
+            # The weights' dtype; bfloat16 trains float32 weights under autocast.
+            "dtype": "float64" if self.precision == "float64" else "float32",
         }
 
     def _plain_reconstruction_loss(self):

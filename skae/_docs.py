@@ -91,8 +91,12 @@ device : str, default="auto"
     ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
     ``"cuda:N"`` or ``"mps"``.""",
     "precision": """\
-precision : {"float32", "bfloat16"}, default="float32"
+precision : {"float32", "bfloat16", "float64"}, default="float32"
     Arithmetic of the forward pass while training and predicting.
+    ``"float64"`` trains and predicts in double precision throughout
+    (weights, optimiser state, data): several times slower, for when
+    results must agree to more than float32's 7 digits (scikit-learn's
+    sample-weight equivalence check is one case).
     ``"bfloat16"`` runs matrix products and activations in bfloat16, as
     autocast does, while weights, gradients, the optimiser state and the
     outputs stay float32. It pays where the hardware multiplies bfloat16

@@ -33,7 +33,12 @@ INFERENCE_BATCH_SIZE = 4096
 # copied there whole; larger data stays on the host and streams per batch.
 DEVICE_DATA_FRACTION = 0.5
 
-AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+# Each ``precision``'s autocast dtype for matrix products (None: the
+# parameters' own dtype, which the network is built in; see build_network).
+AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16, "float64": None}
+
+
+NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def resolve_device(device):
@@ -66,13 +71,13 @@ def _mps_available():
     return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
-def as_float32_tensor(X, device):
-    """``X`` as a float32 tensor on ``device``; a float32 C-contiguous array is not copied.
+def as_network_tensor(X, device, dtype=torch.float32):
+    """``X`` as a tensor of the network's ``dtype`` on ``device``; a C-contiguous array of that dtype is not copied.
 
-    Other inputs are converted straight to float32 (a float64 array is never
-    copied as float64).
+    Other inputs are converted straight to ``dtype`` (a float64 array is
+    never copied as float64 for a float32 network).
     """
-    array = np.ascontiguousarray(X, dtype=np.float32)
+    array = np.ascontiguousarray(X, dtype=NUMPY_DTYPES[dtype])
     with warnings.catch_warnings():
         # Read-only inputs (memmaps) are fine: training never writes into X.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -80,8 +85,8 @@ def as_float32_tensor(X, device):
     return tensor.to(device)
 
 
-def training_tensor(X, device):
-    """``X`` as float32 where training reads it: on ``device`` if it fits, else on the host.
+def training_tensor(X, device, dtype=torch.float32):
+    """``X`` as ``dtype`` where training reads it: on ``device`` if it fits, else on the host.
 
     On an accelerator, data taking at most ``DEVICE_DATA_FRACTION`` of its
     free memory is copied there once and batches are sliced on the device;
@@ -91,9 +96,9 @@ def training_tensor(X, device):
     device = torch.device(device)
     if device.type == "cuda":
         free_bytes, _ = torch.cuda.mem_get_info(device)
-        if np.asarray(X).size * 4 > DEVICE_DATA_FRACTION * free_bytes:
-            return as_float32_tensor(X, "cpu")
-    return as_float32_tensor(X, device)
+        if np.asarray(X).size * dtype.itemsize > DEVICE_DATA_FRACTION * free_bytes:
+            return as_network_tensor(X, "cpu", dtype)
+    return as_network_tensor(X, device, dtype)
 
 
 def fill_missing(X, fill_values):
@@ -138,12 +143,12 @@ def _to_device(batch, device):
     return batch.to(device)
 
 
-def _scaled_weights(sample_weight, device):
-    """Row weights as a float32 tensor on ``device``, scaled to mean 1; None stays None."""
+def _scaled_weights(sample_weight, device, dtype):
+    """Row weights as a ``dtype`` tensor on ``device``, scaled to mean 1; None stays None."""
     if sample_weight is None:
         return None
     weights = torch.as_tensor(sample_weight).to(torch.float64)
-    return (weights * (weights.shape[0] / weights.sum())).to(device, torch.float32)
+    return (weights * (weights.shape[0] / weights.sum())).to(device, dtype)
 
 
 def _call_objective(objective, module, inputs, target, generator, sample_weight):
@@ -196,7 +201,8 @@ class TrainingEngine:
     Parameters
     ----------
     module : torch.nn.Module
-        The network; moved to ``device``.
+        The network; moved to ``device``. Its parameters' dtype (float32,
+        or float64) is the one data and weights are trained in.
     device : torch.device
         Where parameters, batches and random draws live.
     learning_rate : float
@@ -210,15 +216,17 @@ class TrainingEngine:
     seed : int
         Seeds the engine's own generator, used for shuffling and for every
         random draw of the hooks (corruption, sampling).
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {"float32", "bfloat16", "float64"}, default="float32"
         ``"bfloat16"`` runs matrix products in bfloat16 (under autocast, or
         in the hand-written gradient's own bfloat16 pass); weights, gradients
-        and optimiser state stay float32.
+        and optimiser state stay float32. ``"float64"`` expects a float64
+        ``module``.
     """
 
     def __init__(self, module, *, device, learning_rate, alpha, seed, precision="float32"):
         self.device = torch.device(device)
         self.module = module.to(self.device)
+        self.dtype = next(module.parameters()).dtype
         self.learning_rate = learning_rate
         self.alpha = alpha
         self.seed = seed
@@ -319,14 +327,14 @@ class TrainingEngine:
         self.optimizer.attach()
         weight_sum = X.shape[0] if sample_weight is None else float(torch.as_tensor(sample_weight).double().sum())
         self.optimizer.weight_decay = self.alpha / weight_sum
-        sample_weight = _scaled_weights(sample_weight, X.device)
-        sample_weight_val = _scaled_weights(sample_weight_val, X.device)
+        sample_weight = _scaled_weights(sample_weight, X.device, self.dtype)
+        sample_weight_val = _scaled_weights(sample_weight_val, X.device, self.dtype)
         gradient = None
         if plain_loss is not None:
             compute_dtype = AUTOCAST_DTYPES[self.precision] or torch.float32
             gradient = PlainMLPGradient.for_module(self.module, plain_loss, compute_dtype)
         if fill_values is not None:
-            fill_values = torch.as_tensor(fill_values, dtype=torch.float32, device=self.device)
+            fill_values = torch.as_tensor(fill_values, dtype=self.dtype, device=self.device)
         no_improvement = 0
         n_plateaus = 0  # each divides the step size; each fit call starts afresh
         self.optimizer.learning_rate = self.learning_rate
@@ -407,7 +415,7 @@ class TrainingEngine:
             terms = self._step(batch, objective, corrupt, gradient, fill_values, weights)
             # Summed on the device; one synchronisation per epoch, not per batch.
             if totals is None:
-                totals = [torch.zeros((), device=self.device) for _ in terms]
+                totals = [torch.zeros((), dtype=self.dtype, device=self.device) for _ in terms]
             for total, value in zip(totals, terms.values()):
                 total.add_(value.detach(), alpha=batch.shape[0])
         return {name: total.item() / n_samples for name, total in zip(terms, totals)}
@@ -478,7 +486,7 @@ class TrainingEngine:
         result = None
         with torch.inference_mode(), self._autocast():
             for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
-                batch = as_float32_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device)
+                batch = as_network_tensor(X[start : start + INFERENCE_BATCH_SIZE], self.device, self.dtype)
                 output = function(network, batch)
                 if output.dtype in (torch.bfloat16, torch.float16):
                     output = output.float()  # autocast; numpy has no bfloat16
@@ -498,6 +506,7 @@ class TrainingEngine:
         state["optimizer"] = self.optimizer.state_dict()
         state["generator"] = (self.generator.device.type, self.generator.get_state())
         state["device"] = str(self.device)
+        del state["dtype"]  # the module's own, read back from it
         return state
 
     def __setstate__(self, state):
@@ -514,6 +523,7 @@ class TrainingEngine:
             device = torch.device("cpu")
         self.device = device
         self.module = self.module.to(device)
+        self.dtype = next(self.module.parameters()).dtype
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_dict(optimizer_state)
         self.generator = torch.Generator(device=device)

@@ -145,7 +145,7 @@ class AutoencoderNetwork(nn.Module):
         Parameters
         ----------
         X : torch.Tensor of shape (n_samples, n_features)
-            Training data, float32, on any device (large data may stay on
+            Training data in the network's dtype, on any device (large data may stay on
             the host while the network is on an accelerator).
         sample_weight : torch.Tensor of shape (n_samples,) or None
             Weights of the rows, on ``X``'s device: the weighted PCA.
@@ -198,13 +198,15 @@ def principal_components(X, n_components, sample_weight=None):
     return mean, (components * signs).to(X.device, X.dtype)
 
 
-def build_network(seed, **network_params):
+def build_network(seed, dtype="float32", **network_params):
     """Build an :class:`AutoencoderNetwork` whose initial weights depend on ``seed`` only.
 
     torch's layer initialisers draw from the global generator, so the build
     runs inside ``fork_rng``: the user's global random state is restored
-    afterwards and untouched.
+    afterwards and untouched. ``dtype`` (``"float32"`` or ``"float64"``) is
+    the parameters' dtype; the weights are drawn in float32 either way, so
+    a seed starts both at the same point.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return AutoencoderNetwork(**network_params)
+        return AutoencoderNetwork(**network_params).to(getattr(torch, dtype))

@@ -158,8 +158,9 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
         The fitted scaler.
     offset_ : float
         The ``100 * contamination`` percentile of the training samples'
-        :meth:`score_samples`; ``decision_function = score_samples -
-        offset_``. :meth:`calibrate` sets it (and the error scales and
+        :meth:`score_samples` (the averaged inverted CDF, which integer
+        ``sample_weight`` weighs as repeated samples);
+        ``decision_function = score_samples - offset_``. :meth:`calibrate` sets it (and the error scales and
         residual statistics) from other data.
     {{n_features_in_}}
     {{feature_names_in_}}
@@ -291,14 +292,13 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
             # anomalies, which the first fit partly learned: refit without them.
             residuals = list(_residuals(estimators, X_scaled))
             error_scales = [_error_scale(member_residuals, sample_weight) for member_residuals in residuals]
-            kept = _best_reconstructed(residuals, error_scales, trim_fraction, sample_weight)
-            kept_weight = None if sample_weight is None else sample_weight[kept]
+            kept, kept_weight = _best_reconstructed(residuals, error_scales, trim_fraction, sample_weight)
             if self._mixed_table_:
                 # Weight zero rather than dropped: the members' column layouts (levels,
                 # scaling) are then the whole training set's, which they are scored on.
-                kept_weight = np.zeros(len(X_scaled))
-                kept_weight[kept] = 1.0 if sample_weight is None else sample_weight[kept]
-                self._fit_members(estimators, X_scaled, kept_weight, callback_context)
+                all_weights = np.zeros(len(X_scaled))
+                all_weights[kept] = 1.0 if kept_weight is None else kept_weight
+                self._fit_members(estimators, X_scaled, all_weights, callback_context)
             else:
                 self._fit_members(estimators, _take_rows(X_scaled, kept), kept_weight, callback_context)
         self.scaler_ = scaler
@@ -383,9 +383,8 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
             trim_fraction = self._trim_fraction()
             if trim_fraction > 0 and not first:
                 residuals = list(_residuals(estimators, X_scaled))
-                kept = _best_reconstructed(residuals, self.error_scales_, trim_fraction, sample_weight)
+                kept, weights_train = _best_reconstructed(residuals, self.error_scales_, trim_fraction, sample_weight)
                 X_train = _take_rows(X_scaled, kept)
-                weights_train = None if sample_weight is None else sample_weight[kept]
             self._fit_members(estimators, X_train, weights_train, callback_context, method="partial_fit")
             self.scaler_ = scaler
             self.estimators_ = estimators
@@ -441,12 +440,11 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
             for name in ("residual_means_", "residual_precisions_"):
                 self.__dict__.pop(name, None)
         train_scores = -self._anomaly_scores(residuals)
-        if sample_weight is not None:
-            self.offset_ = float(_weighted_quantile(train_scores, sample_weight, self.contamination))
-            return
-        # nanpercentile: a row with no observed entry (in calibrate's data) has no score.
-        percentile = np.nanpercentile if np.isnan(train_scores).any() else np.percentile
-        self.offset_ = float(percentile(train_scores, 100.0 * self.contamination))
+        # The averaged inverted CDF, with or without weights, so that integer
+        # weights give the threshold of the rows repeated. A row with no
+        # observed entry (in calibrate's data) has no score and is left out.
+        weights = np.ones(len(train_scores)) if sample_weight is None else sample_weight
+        self.offset_ = float(_weighted_quantile(train_scores, weights, self.contamination))
 
     def _fit_members(self, estimators, X_scaled, sample_weight=None, callback_context=NO_CALLBACKS, method="fit"):
         """``fit`` (or ``partial_fit``) each member on ``X_scaled``, each fit a task of ``callback_context``."""
@@ -735,22 +733,36 @@ def _mean_normalised_error(residuals, error_scales):
 
 
 def _best_rows(row_errors, fraction, sample_weight=None):
-    """Indices, in order, of the rows left after dropping the ``fraction`` of largest ``row_errors``.
+    """``(rows, weights)``: the rows left after dropping the ``fraction`` of the weight with the largest ``row_errors``.
 
-    With ``sample_weight``, the share is one of the total weight: the rows
-    of smallest error are kept until they weigh ``1 - fraction`` of it.
+    Rows are kept in order of error until they weigh ``1 - fraction`` of
+    the total (``sample_weight``, or one per row), the last one with only
+    the weight still missing: dropping a share of the weight is then
+    dropping that share of the rows repeated as integer weights say.
+    ``rows`` are sorted indices; ``weights`` are theirs, or None where
+    ``sample_weight`` is None and every row kept is whole.
     """
     order = np.argsort(row_errors, kind="stable")
-    if sample_weight is None:
-        n_kept = max(1, math.ceil((1 - fraction) * len(row_errors)))
-    else:
-        kept_weight = np.cumsum(sample_weight[order])
-        n_kept = max(1, int(np.searchsorted(kept_weight, (1 - fraction) * kept_weight[-1])) + 1)
-    return np.sort(order[:n_kept])
+    weights = np.ones(len(order)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[order]
+    cumulative = np.cumsum(weights)
+    target = (1 - fraction) * cumulative[-1]
+    # Sums within rounding of the target reach it: no sliver of a row is kept or cut.
+    tolerance = 1e-9 * cumulative[-1]
+    n_kept = int(np.searchsorted(cumulative, target - tolerance, side="left")) + 1
+    weights = weights[:n_kept]
+    excess = cumulative[n_kept - 1] - target
+    if excess > tolerance:
+        weights[-1] -= excess
+    rows = order[:n_kept]
+    position = np.argsort(rows)
+    rows, weights = rows[position], weights[position]
+    if sample_weight is None and np.all(weights == 1.0):
+        return rows, None
+    return rows, weights
 
 
 def _best_reconstructed(residuals, error_scales, fraction, sample_weight=None):
-    """The rows left after dropping the ``fraction`` (of the weight) that the members reconstruct worst."""
+    """``(rows, weights)`` left after dropping the ``fraction`` (of the weight) that the members reconstruct worst."""
     return _best_rows(_row_mean(_mean_normalised_error(residuals, error_scales)), fraction, sample_weight)
 
 
@@ -761,9 +773,8 @@ def _residual_distribution(normalised_residuals, contamination, sample_weight=No
     the refit; the covariance is shrunk halfway towards its diagonal.
     ``sample_weight`` weighs the samples.
     """
-    rows = _best_rows(_row_mean(np.square(normalised_residuals)), contamination, sample_weight)
+    rows, kept_weight = _best_rows(_row_mean(np.square(normalised_residuals)), contamination, sample_weight)
     kept = normalised_residuals[rows]
-    kept_weight = None if sample_weight is None else sample_weight[rows]
     n_features = kept.shape[1]
     missing = np.isnan(kept)
     if missing.any():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from skae import AutoencoderTransformer, DenoisingAutoencoder, VariationalAutoencoder, _engine
-from skae._engine import as_float32_tensor, training_tensor
+from skae._engine import as_network_tensor, training_tensor
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1, random_state=0)
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -17,12 +17,12 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs 
 
 def test_float32_c_contiguous_input_is_not_copied(rng):
     X = rng.normal(size=(50, 4)).astype(np.float32)
-    for tensor in (as_float32_tensor(X, "cpu"), training_tensor(X, "cpu")):
+    for tensor in (as_network_tensor(X, "cpu"), training_tensor(X, "cpu")):
         assert tensor.dtype == torch.float32
         assert np.shares_memory(tensor.numpy(), X)
     # Anything else is converted (not shared), straight to float32.
     for other in (X.astype(np.float64), np.asfortranarray(X)):
-        tensor = as_float32_tensor(other, "cpu")
+        tensor = as_network_tensor(other, "cpu")
         assert tensor.dtype == torch.float32 and tensor.is_contiguous()
         assert not np.shares_memory(tensor.numpy(), other)
 
@@ -80,6 +80,36 @@ def test_bfloat16_precision_trains_and_predicts_float32(rng):
     assert codes.dtype == np.float32
     # Same seeds, so the two differ only by bfloat16 rounding.
     np.testing.assert_allclose(model.loss_curve_, exact.loss_curve_, rtol=0.05)
+
+
+def test_float64_precision_trains_and_predicts_in_float64(rng, tmp_path):
+    X = rng.normal(size=(200, 6))
+    exact = AutoencoderTransformer(**{**TINY, "max_iter": 5}).fit(X)
+    model = AutoencoderTransformer(precision="float64", **{**TINY, "max_iter": 5}).fit(X)
+    assert {p.dtype for p in model.engine_.module.parameters()} == {torch.float64}
+    codes = model.transform(X)
+    assert codes.dtype == np.float64
+    # The same seeds and start, so the two differ by float32's rounding only.
+    np.testing.assert_allclose(model.loss_curve_, exact.loss_curve_, rtol=1e-3)
+    # Computed in float64: the codes are the float64 network's, not their float32 rounding.
+    module = model.engine_.module
+    with torch.no_grad():
+        expected = module.encoder(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(codes, expected, rtol=1e-12, atol=1e-12)
+    # Training continues in float64, after pickling too.
+    restored = pickle.loads(pickle.dumps(model))
+    restored.partial_fit(X)
+    assert {p.dtype for p in restored.engine_.module.parameters()} == {torch.float64}
+    assert restored.n_iter_ == 6
+
+
+def test_warm_start_refuses_a_change_of_the_weights_dtype(rng):
+    X = rng.normal(size=(100, 6))
+    model = AutoencoderTransformer(warm_start=True, **TINY).fit(X)
+    model.set_params(precision="bfloat16").fit(X)  # float32 weights either way
+    with pytest.raises(ValueError, match="dtype 'float32' -> 'float64'"):
+        model.set_params(precision="float64").fit(X)
+    assert model.n_iter_ == 2
 
 
 # -- GPU ------------------------------------------------------------------

@@ -77,6 +77,13 @@ def test_autoencoder_round_trip_predicts_identically(cls, early_stopping, X, tmp
         assert loaded.validation_scores_ == model.validation_scores_
 
 
+def test_a_float64_model_round_trips_in_float64(X, tmp_path):
+    model = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=3, precision="float64", random_state=0).fit(X)
+    loaded = round_trip(model, tmp_path)
+    assert {p.dtype for p in loaded.engine_.module.parameters()} == {torch.float64}
+    assert_array_equal(loaded.transform(X), model.transform(X))
+
+
 def test_training_continues_where_it_stopped(X, tmp_path):
     # Adam's moments and the random generator are saved: one more pass gives
     # the same model as one more pass of the original.
