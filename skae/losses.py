@@ -278,6 +278,10 @@ class Loss(BaseEstimator):
         """``p`` where ``elementwise(c * r) = c^p * elementwise(r)`` for ``c > 0``, else None."""
         return None
 
+    def _scaled_columns(self):
+        """``(loss, columns)``: the loss whose scale :meth:`fit_scale` fits, and the residual columns it reads."""
+        return self, slice(None)
+
     def _check_scale_family(self):
         if not self.has_noise_model:
             raise ValueError(
@@ -851,6 +855,8 @@ def _fit_scale_in_chunks(loss, residual_chunks, sample_weight=None):
     ``sample_weight``, one value per row of all the chunks, weighs the
     rows: the scale maximises the weighted mean log-density.
     """
+    loss, columns = loss._scaled_columns()
+    residual_chunks = (chunk[:, columns] for chunk in residual_chunks)
     power = loss._homogeneous_power()
     if power is None:
         residual = torch.cat([chunk.to(torch.float64) for chunk in residual_chunks])
@@ -1064,6 +1070,9 @@ class MixedLoss(Loss):
     def fit_scale(self, residual):
         """Fit the scale of each numeric column; the categorical likelihoods have none."""
         return self._numeric().fit_scale(residual[:, : self.n_numeric])
+
+    def _scaled_columns(self):
+        return self._numeric(), slice(0, self.n_numeric)
 
     def log_likelihood(self, reconstruction, target, scale=None):
         """Compute each column's log-likelihood, 0 where missing, in the order of the features.

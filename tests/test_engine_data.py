@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from skae import AutoencoderTransformer, DenoisingAutoencoder, VariationalAutoencoder, _engine
+from skae import (
+    AutoencoderAnomalyDetector,
+    AutoencoderTransformer,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+    _engine,
+)
 from skae._engine import as_network_tensor, training_tensor
 
 TINY = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=1, random_state=0)
@@ -101,6 +109,25 @@ def test_float64_precision_trains_and_predicts_in_float64(rng, tmp_path):
     restored.partial_fit(X)
     assert {p.dtype for p in restored.engine_.module.parameters()} == {torch.float64}
     assert restored.n_iter_ == 6
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        DenoisingAutoencoder(precision="float64", **TINY),
+        VariationalAutoencoder(precision="float64", **TINY),
+        SparseAutoencoder(precision="float64", **TINY),
+        ContractiveAutoencoder(precision="float64", **TINY),
+        AutoencoderAnomalyDetector(AutoencoderTransformer(precision="float64", **TINY), random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_every_estimator_trains_in_float64(estimator, rng):
+    X = rng.uniform(size=(120, 5))
+    estimator.fit(X)
+    members = getattr(estimator, "estimators_", [estimator])
+    assert all({p.dtype for p in member.engine_.module.parameters()} == {torch.float64} for member in members)
+    assert np.isfinite(estimator.score_samples(X)).all()
 
 
 def test_warm_start_refuses_a_change_of_the_weights_dtype(rng):

@@ -288,6 +288,19 @@ def test_detector_scores_mixed_tables_and_names_the_column(table):
     np.testing.assert_array_equal(restored.score_samples(test), detector.score_samples(test))
 
 
+def test_weighted_rows_of_a_mixed_table_fit_the_noise_scale_as_repeated_rows(table):
+    weights = np.random.RandomState(0).randint(1, 4, len(table))
+    model = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(table, sample_weight=weights)
+    scale = model.noise_scale_.copy()
+    # The same network's scale fitted on the rows repeated: the weighted fit is that one.
+    repeated = table.iloc[np.repeat(np.arange(len(table)), weights)].reset_index(drop=True)
+    model._fit_noise_scale(model._validate_table(repeated, reset=False))
+    np.testing.assert_allclose(scale, model.noise_scale_, rtol=1e-6)
+    # The detector's refit passes weights (the boundary row of its trimming in part).
+    detector = AutoencoderAnomalyDetector(random_state=0).fit(table.iloc[:239])
+    assert np.isfinite(detector.score_samples(table)).all()
+
+
 def test_detector_continues_on_chunks_of_a_mixed_table(table):
     detector = AutoencoderAnomalyDetector(scaler="standard", random_state=0)
     detector.partial_fit(table.iloc[:120]).partial_fit(table.iloc[120:])
