@@ -117,7 +117,9 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
     trim_fraction : "auto" or float, default="auto"
         Share of the training samples, those with the highest error, left
         out of a second fit; in [0, 0.5). ``"auto"`` uses ``contamination``;
-        ``0`` fits once. Trimming more than the true share of outliers drops
+        ``0`` fits once. The share is one of the rows' total weight: where
+        it falls inside a row, that row is refitted with the part of its
+        weight still wanted. Trimming more than the true share of outliers drops
         inliers the model found hard, which it then fits worse still.
     distance : {"mahalanobis", "mean_squared"}, default="mahalanobis"
         How a sample's normalised residual ``r`` becomes its anomaly score
