@@ -25,10 +25,12 @@ from ._callbacks import CallbackSupportMixin, EpochTasks, begin_fit, fit_metadat
 from ._engine import (
     AUTOCAST_DTYPES,
     INFERENCE_BATCH_SIZE,
+    NUMPY_DTYPES,
     TrainingEngine,
     fill_missing,
     observed_per_sample,
     resolve_device,
+    tensor_view,
     training_tensor,
 )
 from ._network import ACTIVATIONS, build_network
@@ -502,7 +504,7 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
         X_train = training_tensor(X, engine.device, engine.dtype)
         X_val = weights_train = weights_val = None
         if sample_weight is not None:
-            weights_train = torch.as_tensor(sample_weight).to(X_train.device)
+            weights_train = torch.tensor(sample_weight, device=X_train.device)  # a copy: it may be read-only
         early_stopping = self.early_stopping and not incremental
         if early_stopping:
             X_train, X_val, weights_train, weights_val = self._validation_split(X_train, weights_train)
@@ -568,14 +570,15 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
 
         def residual_chunks():
             for start in range(0, X.shape[0], NOISE_SCALE_CHUNK_ROWS):
-                chunk = torch.from_numpy(X[start : start + NOISE_SCALE_CHUNK_ROWS])
+                chunk = tensor_view(X[start : start + NOISE_SCALE_CHUNK_ROWS])
                 largest[0] = max(largest[0], float(chunk.abs().nan_to_num().max()))
                 # Missing entries are filled for the encoder, as at inference;
                 # their residuals (NaN) are left out of the fit.
-                reconstruction = self.engine_.predict(self._reconstruct, self._fill_missing(chunk.numpy()), np.float64)
+                filled = self._fill_missing(chunk.numpy())
+                reconstruction = self.engine_.predict(self._reconstruct, filled, NUMPY_DTYPES[self.engine_.dtype])
                 yield chunk.double() - torch.from_numpy(reconstruction).double()
 
-        weights = None if sample_weight is None else torch.from_numpy(sample_weight)
+        weights = None if sample_weight is None else torch.tensor(sample_weight)
         scale = _fit_scale_in_chunks(loss, residual_chunks(), sample_weight=weights).numpy()
         resolution = max(np.finfo(np.float32).eps * largest[0], np.finfo(np.float32).tiny)
         self.noise_scale_ = np.maximum(scale, resolution)
@@ -866,7 +869,7 @@ class BaseAutoencoder(CallbackSupportMixin, ClassNamePrefixFeaturesOutMixin, Tra
             # Filled: a mixed table may have missing entries, which its loss leaves out.
             filled = self._fill_missing(chunk)
             reconstruction = torch.from_numpy(self.engine_.predict(self._reconstruct, filled, np.float64))
-            log_likelihood = loss.log_likelihood(reconstruction, torch.from_numpy(chunk), scale)
+            log_likelihood = loss.log_likelihood(reconstruction, tensor_view(chunk), scale)
             scores[start : start + chunk.shape[0]] = log_likelihood.sum(dim=1).numpy()
         return scores
 

@@ -77,12 +77,18 @@ def as_network_tensor(X, device, dtype=torch.float32):
     Other inputs are converted straight to ``dtype`` (a float64 array is
     never copied as float64 for a float32 network).
     """
-    array = np.ascontiguousarray(X, dtype=NUMPY_DTYPES[dtype])
+    return tensor_view(np.ascontiguousarray(X, dtype=NUMPY_DTYPES[dtype])).to(device)
+
+
+def tensor_view(array):
+    """``torch.from_numpy(array)``, without torch's warning where ``array`` is read-only.
+
+    Read-only inputs (memmaps, a DataFrame's values) are fine: skae never
+    writes into the data it is given.
+    """
     with warnings.catch_warnings():
-        # Read-only inputs (memmaps) are fine: training never writes into X.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        tensor = torch.from_numpy(array)
-    return tensor.to(device)
+        return torch.from_numpy(array)
 
 
 def training_tensor(X, device, dtype=torch.float32):

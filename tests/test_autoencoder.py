@@ -142,6 +142,17 @@ def test_dtype_is_kept(small_X, dtype):
     assert ae.score_samples(X).dtype == np.float64
 
 
+def test_read_only_input_fits_without_torch_warnings(small_X):
+    # torch warns (once per process) when a tensor views a read-only array, as a DataFrame's can be.
+    X, weights = small_X.copy(), np.ones(len(small_X))
+    X.setflags(write=False)
+    weights.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The given NumPy array is not writable")
+        model = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+        model.fit(X, sample_weight=weights).score_samples(X)
+
+
 def test_pandas_in_pandas_out(small_X):
     df = pd.DataFrame(small_X, columns=[f"f{i}" for i in range(5)])
     ae = AutoencoderTransformer(3, **FAST).set_output(transform="pandas")
