@@ -190,7 +190,7 @@ def test_mahalanobis_distance_flags_residuals_that_break_their_usual_correlation
     is_along = np.r_[np.ones(100), np.zeros(100)]
     aucs, detectors = {}, {}
     for distance in ("mahalanobis", "mean_squared"):
-        detector = AutoencoderAnomalyDetector(distance=distance, contamination=0.02, random_state=0)
+        detector = AutoencoderAnomalyDetector(distance=distance, contamination=0.02, n_estimators=1, random_state=0)
         detectors[distance] = detector.fit(correlated_residual_data(500, random_state=0))
         aucs[distance] = roc_auc_score(is_along, detector.score_samples(X_pairs))
     assert aucs["mahalanobis"] > 0.8
