@@ -168,8 +168,9 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
         The ``100 * contamination`` percentile of the training samples'
         :meth:`score_samples` (the averaged inverted CDF, which integer
         ``sample_weight`` weighs as repeated samples);
-        ``decision_function = score_samples - offset_``. :meth:`calibrate` sets it (and the error scales and
-        residual statistics) from other data.
+        ``decision_function = score_samples - offset_``. :meth:`calibrate`
+        sets it (and the error scales and residual statistics) from other
+        data.
     {{n_features_in_}}
     {{feature_names_in_}}
 
