@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.linalg import lapack
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
@@ -64,6 +65,12 @@ DEFAULT_TOL = 1e-2
 # calibration); at 1e-3, 150 steps blur the explanations
 # (tests/test_anomaly.py).
 DEFAULT_TRAINING_STEPS = 150
+# The first fit only ranks the training rows for the trimmed refit, and a
+# shorter one ranks them at least as well, since it has learnt the inliers
+# and less of the rest (21 ADBench sets, seeds 1-3: ROC-AUC 76.0 / AP 38.4
+# with half the steps, 75.8 / 38.1 with all of them, 75.7 / 38.4 with two
+# thirds; the fit + score time from 3.3 to 2.7 times IsolationForest's).
+DEFAULT_SCREENING_STEPS = 75
 MIN_EPOCHS, MAX_EPOCHS = 3, 100
 DEFAULT_LEARNING_RATE = 3e-3
 # The residual covariance is shrunk halfway towards its diagonal: the full
@@ -188,17 +195,19 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
     them stand out, and one ``tanh`` hidden layer twice as wide as the
     input (at most 128 units); it starts at random and trains for about 150
     optimiser steps (3 to 100 epochs) at a step size of 3e-3, with early
-    stopping, and the detector averages two of them. On the 21 ADBench
+    stopping, and the detector averages two of them. The first fit, which
+    only ranks the training rows for the trimmed refit, takes about 75
+    steps. On the 21 ADBench
     tabular data sets these defaults were chosen on (mean over the sets of
     ROC-AUC and average precision, %, seeds 1-3, one run):
 
     ================  =======  ====  ===============
     detector          ROC-AUC  AP    fit + score (s)
     ================  =======  ====  ===============
-    this detector     75.8     38.1  12.1
-    IsolationForest   75.7     35.1  3.5
-    ECOD (PyOD)       72.9     37.7  1.9
-    Mahalanobis       74.9     35.2  3.4
+    this detector     76.0     38.4  9.4
+    IsolationForest   75.7     35.1  3.6
+    ECOD (PyOD)       72.9     37.7  1.7
+    Mahalanobis       74.9     35.2  3.2
     ================  =======  ====  ===============
 
     :ref:`anomaly_defaults` gives every measurement. No detector wins on
@@ -296,12 +305,20 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
         callback_context = begin_fit(self, max_subtasks=n_fits, **callback_data)
         scaler = self._make_scaler()
         X_scaled = X if scaler is None else _fit_transform_scaler(scaler, X, sample_weight)
-        estimators = self._make_members(X.shape, incremental=False)
-        self._fit_members(estimators, X_scaled, sample_weight, callback_context)
+        seeds = check_random_state(self.random_state).randint(SEED_BOUND, size=self.n_estimators)
+        estimators = self._make_members(X.shape, seeds, incremental=False)
         if trim_fraction > 0:
             # The samples reconstructed worst are likely the training set's own
             # anomalies, which the first fit partly learned: refit without them.
-            residuals = list(_residuals(estimators, X_scaled))
+            # The default members screen with a shorter fit (a user's estimator
+            # is fitted twice as given).
+            screening = (
+                estimators
+                if self.estimator is not None
+                else self._make_members(X.shape, seeds, incremental=False, training_steps=DEFAULT_SCREENING_STEPS)
+            )
+            self._fit_members(screening, X_scaled, sample_weight, callback_context)
+            residuals = list(_residuals(screening, X_scaled))
             error_scales = [_error_scale(member_residuals, sample_weight) for member_residuals in residuals]
             kept, kept_weight = _best_reconstructed(residuals, error_scales, trim_fraction, sample_weight)
             if self._mixed_table_:
@@ -312,6 +329,8 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
                 self._fit_members(estimators, X_scaled, all_weights, callback_context)
             else:
                 self._fit_members(estimators, _take_rows(X_scaled, kept), kept_weight, callback_context)
+        else:
+            self._fit_members(estimators, X_scaled, sample_weight, callback_context)
         self.scaler_ = scaler
         self.estimators_ = estimators
         self._calibrate_scaled(X_scaled, sample_weight)
@@ -384,7 +403,8 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
                         f"partial_fit needs a scaler with partial_fit; {type(scaler).__name__} has "
                         "none. Use scaler='standard', 'minmax' or None."
                     )
-                estimators = self._make_members(X.shape, incremental=True)
+                seeds = check_random_state(self.random_state).randint(SEED_BOUND, size=self.n_estimators)
+                estimators = self._make_members(X.shape, seeds, incremental=True)
             else:
                 scaler, estimators = self.scaler_, self.estimators_
             if scaler is not None:
@@ -483,17 +503,16 @@ class AutoencoderAnomalyDetector(CallbackSupportMixin, OutlierMixin, BaseEstimat
             return SCALERS[self.scaler]()
         return clone(self.scaler)
 
-    def _make_members(self, shape, incremental):
-        """``n_estimators`` unfitted members, each with its own seed drawn from ``random_state``."""
+    def _make_members(self, shape, seeds, incremental, training_steps=DEFAULT_TRAINING_STEPS):
+        """Unfitted members, one per seed; a default member trains about ``training_steps`` optimiser steps."""
         n_samples, n_features = shape
-        rng = check_random_state(self.random_state)
         members = []
-        for seed in rng.randint(SEED_BOUND, size=self.n_estimators):
+        for seed in seeds:
             if self.estimator is not None:
                 member = clone(self.estimator)
             else:
                 batch_size = int(np.clip(n_samples // MIN_BATCHES_PER_EPOCH, 16, 256))
-                epochs = math.ceil(DEFAULT_TRAINING_STEPS / math.ceil(n_samples / batch_size))
+                epochs = math.ceil(training_steps / math.ceil(n_samples / batch_size))
                 member = AutoencoderTransformer(
                     n_components=DEFAULT_N_COMPONENTS,
                     hidden_layer_sizes=(int(np.clip(round(DEFAULT_HIDDEN_RATIO * n_features), 1, DEFAULT_MAX_HIDDEN)),),
@@ -792,7 +811,10 @@ def _residual_distribution(normalised_residuals, contamination, sample_weight=No
         mean, covariance = _pairwise_moments(kept, missing, kept_weight)
     else:
         mean = np.average(kept, axis=0, weights=kept_weight)
-        covariance = np.atleast_2d(np.cov(kept, rowvar=False, bias=True, aweights=kept_weight))
+        centred = kept - mean
+        # What np.cov(bias=True, aweights=...) computes, in one matrix product.
+        weighted = centred if kept_weight is None else centred * kept_weight[:, np.newaxis]
+        covariance = (weighted.T @ centred) / (len(kept) if kept_weight is None else kept_weight.sum())
     variances = np.diag(covariance)
     floor = 1e-3 * variances.mean()
     if not floor > 0:
@@ -809,7 +831,24 @@ def _residual_distribution(normalised_residuals, contamination, sample_weight=No
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         eigenvalues = np.maximum(eigenvalues, shrinkage * floor)
         covariance = (eigenvectors * eigenvalues) @ eigenvectors.T
-    return mean, np.linalg.inv(covariance)
+    return mean, _positive_definite_inverse(covariance)
+
+
+def _positive_definite_inverse(matrix):
+    """The inverse of a symmetric positive definite ``matrix``, through its Cholesky factor.
+
+    Half the arithmetic of ``np.linalg.inv``'s LU route (a third less time
+    on InternetAds' 1555 features); a matrix LAPACK finds not positive
+    definite in floating point goes that route instead.
+    """
+    factor, info = lapack.dpotrf(matrix, lower=False)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=False)
+    if info != 0:
+        return np.linalg.inv(matrix)
+    # dpotri fills the upper triangle only.
+    upper = np.triu(inverse)
+    return upper + np.triu(upper, 1).T
 
 
 def _pairwise_moments(residuals, missing, sample_weight=None):
