@@ -717,7 +717,7 @@ def _observed_mahalanobis(centred, missing, precision):
     block: a row is judged on what was measured, neither flagged for its
     holes nor excused by them. One inverse per missingness pattern.
     """
-    covariance = np.linalg.inv(precision)
+    covariance = _positive_definite_inverse(precision)
     distances = np.full(centred.shape[0], np.nan)
     patterns, pattern_of_row = np.unique(missing, axis=0, return_inverse=True)
     for index, pattern in enumerate(patterns):
@@ -726,7 +726,11 @@ def _observed_mahalanobis(centred, missing, precision):
         n_observed = observed.sum()
         if n_observed == 0:
             continue
-        block = precision if n_observed == len(pattern) else np.linalg.inv(covariance[np.ix_(observed, observed)])
+        block = (
+            precision
+            if n_observed == len(pattern)
+            else _positive_definite_inverse(covariance[np.ix_(observed, observed)])
+        )
         values = centred[np.ix_(rows, observed)]
         distances[rows] = _squared_norms(values, block) / n_observed
     return distances
