@@ -20,6 +20,7 @@ from skae import (
     SparseAutoencoder,
     VariationalAutoencoder,
 )
+from skae.anomaly import _positive_definite_inverse
 
 N_FEATURES = 8
 
@@ -317,3 +318,15 @@ def test_verbose_detector_reports_every_epoch_of_its_members(capsys):
     assert len(lines) > detector.estimators_[0].n_iter_ > 0
     AutoencoderAnomalyDetector(random_state=0).fit(X)
     assert capsys.readouterr().out == ""
+
+
+def test_positive_definite_inverse_matches_lu_and_falls_back():
+    rng = np.random.RandomState(0)
+    factor = rng.normal(size=(40, 30))
+    covariance = factor.T @ factor / 40 + 0.1 * np.eye(30)
+    inverse = _positive_definite_inverse(covariance)
+    np.testing.assert_allclose(inverse, np.linalg.inv(covariance), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(inverse, inverse.T)
+    # Symmetric but indefinite: Cholesky fails, the LU inverse is returned.
+    indefinite = np.diag([2.0, -1.0, 0.5])
+    np.testing.assert_allclose(_positive_definite_inverse(indefinite), np.diag([0.5, -1.0, 2.0]))
