@@ -396,6 +396,8 @@ class TrainingEngine:
                 no_improvement = 0
         if best_state is not None:
             self.module.load_state_dict(best_state)
+        # Inference then meets no weight that makes its products subnormal.
+        self.optimizer.flush_subnormals()
         return stopped_early
 
     def _epoch(self, X, objective, corrupt, batch_size, shuffle, gradient=None, fill_values=None, sample_weight=None):

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from skae import AutoencoderTransformer
 from skae._engine import _improves
 from skae._network import build_network
-from skae._optim import FLUSH_INTERVAL, SMALLEST_NORMAL, FlatAdam
+from skae._optim import FLUSH_FLOOR, FLUSH_INTERVAL, SMALLEST_NORMAL, FlatAdam
 
 
 def standardised_split(loader):
@@ -78,25 +78,36 @@ def test_linear_paths_are_not_decayed():
     assert all(start[id(layer.weight)] < optimizer.n_weight_values for layer in model.module_.encoder.layers)
 
 
-def test_planted_subnormal_weights_and_moments_are_flushed():
+@pytest.mark.parametrize("planted_value", [SMALLEST_NORMAL / 1000, 1e-33])
+def test_planted_subnormal_weights_and_moments_are_flushed(planted_value):
+    # Subnormal, or normal but small enough that its products with gradients are subnormal.
     network = build_network(0, n_features=6, n_components=2, hidden_layer_sizes=(8,), activation="relu")
     optimizer = FlatAdam(network, learning_rate=1e-3, weight_decay=1e-3)
-    subnormal = SMALLEST_NORMAL / 1000
     planted = torch.zeros_like(optimizer.values, dtype=torch.bool)
     planted[::3] = True
     for buffer in (optimizer.values, optimizer.exp_avg, optimizer.exp_avg_sq):
-        buffer[planted] = subnormal
-    assert network.encoder.layers[0].weight.abs().min() < SMALLEST_NORMAL  # the parameters see it
+        buffer[planted] = planted_value
+    assert network.encoder.layers[0].weight.abs().min() <= planted_value  # the parameters see it
     optimizer.zero_grad()
     for _ in range(FLUSH_INTERVAL):
         optimizer.step()
-    for buffer in (optimizer.values, optimizer.exp_avg, optimizer.exp_avg_sq):
-        tiny = (buffer != 0) & (buffer.abs() < SMALLEST_NORMAL)
-        assert not tiny.any()
-    # Normal values are left alone by the flush itself.
+    for buffer, floor in ((optimizer.values, FLUSH_FLOOR), (optimizer.exp_avg, FLUSH_FLOOR)):
+        assert not ((buffer != 0) & (buffer.abs() < floor)).any()
+    assert not ((optimizer.exp_avg_sq != 0) & (optimizer.exp_avg_sq < SMALLEST_NORMAL)).any()
+    # Values above the floor are left alone by the flush itself.
     values = optimizer.values.clone()
     optimizer.flush_subnormals()
     torch.testing.assert_close(optimizer.values, values, rtol=0, atol=0)
+
+
+def test_a_fitted_model_holds_no_weight_below_the_flush_floor():
+    # Dead ReLU units under weight decay: their weights shrink geometrically towards zero
+    # (flushing only subnormals left 5763 weights below 1e-30 here).
+    X = np.random.default_rng(0).uniform(size=(20000, 32)).astype(np.float32)
+    model = AutoencoderTransformer(4, hidden_layer_sizes=(128, 32), max_iter=20, tol=0, random_state=0).fit(X)
+    for parameter in model.module_.parameters():
+        magnitudes = parameter.detach().abs()
+        assert not ((magnitudes > 0) & (magnitudes < FLUSH_FLOOR)).any()
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
