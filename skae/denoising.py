@@ -45,7 +45,9 @@ class DenoisingAutoencoder(BaseAutoencoder):
         The corruption applied to each training batch:
 
         - ``"gaussian"``: add Gaussian noise of standard deviation
-          ``noise_level`` (in the data's units, so scale the data first);
+          ``noise_level`` times each feature's standard deviation over the
+          training data (``data_std_``), so that the corruption is the same
+          for every feature whatever its scale;
         - ``"masking"``: set each entry to 0 with probability ``noise_level``;
         - ``"salt_and_pepper"``: set each entry, with probability
           ``noise_level``, to its feature's minimum or maximum over the
@@ -65,7 +67,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
         its levels' frequencies), and ``"salt_and_pepper"`` gives a hit
         categorical column a level drawn at random.
     noise_level : float, default=0.1
-        The standard deviation of ``"gaussian"`` noise, or the corruption
+        The standard deviation of ``"gaussian"`` noise in units of each
+        feature's standard deviation, or the corruption
         probability of ``"masking"`` and ``"salt_and_pepper"`` (then at most
         1). Ignored by a callable ``noise``.
     {{hidden_layer_sizes}}
@@ -99,6 +102,10 @@ class DenoisingAutoencoder(BaseAutoencoder):
         last fresh fit); the "pepper" value of ``"salt_and_pepper"`` noise.
     data_max_ : ndarray of shape (n_features_in_,)
         Per-feature maximum of the training data; the "salt" value.
+    data_std_ : ndarray of shape (n_features_in_,)
+        Per-feature standard deviation of the training data's observed
+        entries (over every chunk since the last fresh fit, unweighted);
+        the unit of ``"gaussian"`` noise.
     {{n_iter_}}
     loss_curve_ : list of float
         Training loss per epoch, on corrupted inputs.
@@ -222,6 +229,15 @@ class DenoisingAutoencoder(BaseAutoencoder):
             data_min = np.fmin(self.data_min_, data_min)
             data_max = np.fmax(self.data_max_, data_max)
         self.data_min_, self.data_max_ = data_min, data_max
+        # Gaussian noise in units of each feature's spread: 0.1 in the data's
+        # units drowned the features of small spread of min-max scaled data
+        # (34_smtp's test error went to 15.7 times the plain model's).
+        moments = _column_moments(X)
+        if hasattr(self, "_data_moments_"):
+            moments = _pooled_moments(self._data_moments_, moments)
+        self._data_moments_ = moments
+        count, _, squares = moments
+        self.data_std_ = np.sqrt(np.divide(squares, count, out=np.zeros_like(squares), where=count > 0))
 
     def _corrupt(self, X, generator):
         """A freshly corrupted copy of the clean batch ``X``, drawn from ``generator``."""
@@ -238,7 +254,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
             return self._corrupt_table(X, generator)
         if self.noise == "gaussian":
             noise = torch.randn(X.shape, generator=generator, device=X.device, dtype=X.dtype)
-            return X + level * noise
+            return X + noise * torch.as_tensor(level * self.data_std_, dtype=X.dtype, device=X.device)
         hit = torch.rand(X.shape, generator=generator, device=X.device, dtype=X.dtype) < level
         if self.noise == "masking":
             return X.masked_fill(hit, 0.0)
@@ -273,3 +289,24 @@ class DenoisingAutoencoder(BaseAutoencoder):
             block = levels[:, None].to(X.dtype) if width == 1 else F.one_hot(levels, width).to(X.dtype)
             replacement.append(block)
         return torch.where(hit, torch.cat(replacement, dim=1), X)
+
+
+def _column_moments(X):
+    """``[count, mean, sum of squared deviations]`` of each column's observed (non-NaN) entries, stacked."""
+    observed = ~np.isnan(X)
+    count = observed.sum(axis=0).astype(np.float64)
+    total = np.where(observed, X, 0.0).sum(axis=0, dtype=np.float64)
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    squares = (np.where(observed, X - mean, 0.0) ** 2).sum(axis=0, dtype=np.float64)
+    return np.stack([count, mean, squares])
+
+
+def _pooled_moments(first, second):
+    """The moments of two sets of rows together, from each set's (Chan et al.'s pairwise update)."""
+    (count_a, mean_a, squares_a), (count_b, mean_b, squares_b) = first, second
+    count = count_a + count_b
+    share_b = np.divide(count_b, count, out=np.zeros_like(count), where=count > 0)
+    delta = mean_b - mean_a
+    mean = mean_a + delta * share_b
+    squares = squares_a + squares_b + delta**2 * count_a * share_b
+    return np.stack([count, mean, squares])

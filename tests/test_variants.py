@@ -72,12 +72,28 @@ def _corrupt(model, X, seed=0):
     return model._corrupt(torch.as_tensor(X, dtype=torch.float32), generator).numpy()
 
 
-def test_gaussian_noise_has_noise_level_as_standard_deviation():
-    X = np.random.default_rng(0).random((400, 50))
+def test_gaussian_noise_has_noise_level_times_each_features_spread_as_standard_deviation():
+    scales = np.repeat([0.01, 1.0, 100.0], 20)  # features of very different spreads
+    X = np.random.default_rng(0).normal(size=(2000, 60)) * scales
     model = DenoisingAutoencoder(noise="gaussian", noise_level=0.3)
+    model._record_training_data(X)
+    np.testing.assert_allclose(model.data_std_, X.std(axis=0))
     noise = _corrupt(model, X) - X
-    assert abs(noise.mean()) < 0.01
-    assert noise.std() == pytest.approx(0.3, rel=0.03)
+    np.testing.assert_allclose(noise.mean(axis=0) / scales, 0, atol=0.05)
+    np.testing.assert_allclose(noise.std(axis=0) / scales, 0.3, rtol=0.08)
+
+
+def test_the_noise_scale_pools_every_chunk_of_partial_fit():
+    rng = np.random.default_rng(1)
+    chunks = [rng.normal(3, 2, size=(300, 4)), rng.normal(-1, 0.5, size=(200, 4))]
+    chunks[1][::7, 2] = np.nan  # missing entries are left out
+    model = DenoisingAutoencoder(2, max_iter=1, random_state=0)
+    for chunk in chunks:
+        model.partial_fit(chunk)
+    stacked = np.vstack(chunks)
+    np.testing.assert_allclose(model.data_std_, np.nanstd(stacked, axis=0), rtol=1e-10)
+    refit = DenoisingAutoencoder(2, max_iter=1, random_state=0).fit(chunks[1])
+    np.testing.assert_allclose(refit.data_std_, np.nanstd(chunks[1], axis=0), rtol=1e-10)
 
 
 def test_masking_zeroes_a_noise_level_share_of_entries():
